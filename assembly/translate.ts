@@ -1,0 +1,93 @@
+// One DMA request end to end: translation enable, root/context, PASID entry, then the walk the
+// PGTT selects, then the interrupt-range output check. docs/semantics.md.
+
+import { CAP_DT, CAP_PT, has, ptrRsvd, sagaw, scalable, te } from './caps';
+import { ctxLin, legacyContext, smContext } from './context';
+import * as F from './faults';
+import { fsWalk, nestedWalk, W_EAFE, W_WPE } from './first-stage';
+import { NO_PASID, pasidEntry, pe0, pe2, peFlags, PGTT_FS, PGTT_NESTED, PGTT_PT, REQ_EXEC, REQ_WRITE } from './pasid';
+import { fault, ok, outAddr, PERM_R, PERM_W, PERM_X } from './result';
+import { ssWalk, ssOut, ssPerm, ssShift, ssLevel, SS_OK, SS_RANGE, SS_TOP_ACCESS, SS_ACCESS, SS_RSVD } from './second-stage';
+
+const PTR_MASK: u64 = ~<u64>0xfff;
+
+// @ts-ignore: decorator
+@inline function inInterruptRange(addr: u64): bool {
+  return (addr >> 20) == 0xfee;
+}
+
+/** Second-stage status -> fault code of a plain (scalable or legacy) second-stage translation. */
+function ssFault(st: u32, legacy: bool, write: bool): u32 {
+  if (st == SS_RANGE) return fault(legacy ? F.FR_ADDR_BEYOND_MGAW : F.FR_SM_ADDR_BEYOND_MAX, 0);
+  if (st == SS_TOP_ACCESS) return fault(legacy ? F.FR_PAGING_ENTRY_INV : F.FR_SS_SSPTPTR_ACCESS, ssLevel);
+  if (st == SS_ACCESS) return fault(legacy ? F.FR_PAGING_ENTRY_INV : F.FR_SS_ENTRY_ACCESS, ssLevel);
+  if (st == SS_RSVD) return fault(legacy ? F.FR_PAGING_ENTRY_RSVD : F.FR_SS_ENTRY_RSVD, ssLevel);
+  // not present (R = W = 0)
+  if (write) return fault(legacy ? F.FR_WRITE : F.FR_SM_WRITE, ssLevel);
+  return fault(legacy ? F.FR_READ : F.FR_SM_READ, ssLevel);
+}
+
+/** Second-stage translation with the request's permissions checked (§6). */
+function ssTranslate(ptr: u64, aw: u32, iova: u64, req: u32, legacy: bool): u32 {
+  const write = (req & REQ_WRITE) != 0;
+  const st = ssWalk(ptr, aw, iova);
+  if (st != SS_OK) return ssFault(st, legacy, write);
+  if (!write && (ssPerm & PERM_R) == 0) return fault(legacy ? F.FR_READ : F.FR_SM_READ, ssLevel);
+  if (write && (ssPerm & PERM_W) == 0) return fault(legacy ? F.FR_WRITE : F.FR_SM_WRITE, ssLevel);
+  if ((req & REQ_EXEC) != 0 && (ssPerm & PERM_X) == 0) return fault(F.FR_SM_EXECUTE, ssLevel);
+  return ok(ssOut, ssShift, ssPerm);
+}
+
+function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+  let r = smContext(sid);
+  if (r != 0) return r;
+  r = pasidEntry(ctxLin, pasid, flags);
+  if (r != 0) return r;
+  const pgtt = <u32>(pe0 >> 6) & 7;
+  const req = peFlags;
+  if (pgtt == PGTT_FS || pgtt == PGTT_NESTED) {
+    let wreq = req; // REQ_* bits are W_WRITE/W_EXEC/W_PRIV
+    if ((pe2 & 0x10) != 0) wreq |= W_WPE;
+    if ((pe2 & 0x80) != 0) wreq |= W_EAFE;
+    const levels: u32 = ((pe2 >> 2) & 3) == 1 ? 5 : 4;
+    r = pgtt == PGTT_FS
+      ? fsWalk(pe2 & PTR_MASK, levels, iova, wreq)
+      : nestedWalk(pe2 & PTR_MASK, levels, iova, wreq, pe0 & PTR_MASK, <u32>(pe0 >> 2) & 7);
+  } else if (pgtt == PGTT_PT) {
+    if ((iova & ptrRsvd) != 0) return fault(F.FR_SM_ADDR_BEYOND_MAX, 0);
+    r = ok(iova, 12, PERM_R | PERM_W | PERM_X);
+  } else {
+    r = ssTranslate(pe0 & PTR_MASK, <u32>(pe0 >> 2) & 7, iova, req, false);
+  }
+  if (r != 0) return r;
+  if (inInterruptRange(outAddr)) return fault(F.FR_SM_INTERRUPT_ADDR, 0);
+  return 0;
+}
+
+function legacyTranslate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+  if (pasid != NO_PASID) return fault(F.FR_SM_TTM_LEGACY_WITH_PASID, 0);
+  let r = legacyContext(sid);
+  if (r != 0) return r;
+  const c0 = load<u64>(ctxLin);
+  const c1 = load<u64>(ctxLin, 8);
+  const tt = <u32>(c0 >> 2) & 3;
+  const aw = <u32>c1 & 7;
+  if (tt == 3 || (tt == 1 && !has(CAP_DT)) || (tt == 2 && !has(CAP_PT))) return fault(F.FR_CONTEXT_ENTRY_INV, 0);
+  if (tt == 2) {
+    if ((iova & ptrRsvd) != 0) return fault(F.FR_ADDR_BEYOND_MGAW, 0);
+    r = ok(iova, 12, PERM_R | PERM_W);
+  } else {
+    if (((sagaw >> aw) & 1) == 0) return fault(F.FR_CONTEXT_ENTRY_INV, 0);
+    r = ssTranslate(c0 & PTR_MASK, aw, iova, flags & REQ_WRITE, true);
+  }
+  if (r != 0) return r;
+  if (inInterruptRange(outAddr)) return fault(F.FR_INTERRUPT_ADDR, 0);
+  return 0;
+}
+
+/** Translate one request. Returns 0 (result in outAddr/outShift/outPerm) or a fault reason. */
+// @ts-ignore: decorator
+@inline export function translate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+  if (!te) return ok(iova, 12, PERM_R | PERM_W | PERM_X);
+  return scalable ? smTranslate(sid, pasid, iova, flags) : legacyTranslate(sid, pasid, iova, flags);
+}

@@ -1,0 +1,165 @@
+/**
+ * Vtd: one emulated VT-d unit in scalable mode over its own guest RAM. This is the translation
+ * core's public face; the register/QI model builds on it.
+ */
+import { TranslationBatch, NO_PASID } from './batch.js';
+import { VtdArgumentError } from './errors.js';
+import { GuestMemory, toGpa, type RegionSpec } from './memory/guest-memory.js';
+import { capFlags, resolveCaps, type Caps } from './spec/caps.js';
+import { faultName } from './spec/faults.js';
+import type { FirstStageWalkRequest, TranslateRequest, TranslateResult } from './types.js';
+import { loadCore, type CoreExports, type WasmSource } from './wasm/core.js';
+import { LinearAllocator } from './wasm/linear.js';
+
+export interface VtdOptions {
+  /** Guest RAM: one region of `size` bytes at GPA 0 (default 256 MiB), or explicit regions. */
+  memory?: { size?: number | bigint; regions?: RegionSpec[] };
+  /** Capabilities (CAP/ECAP fields); defaults: scalable mode with first stage, second stage and pass-through. */
+  caps?: Partial<Caps>;
+  /** Where to load vtd-core.wasm from (default: next to this module). */
+  wasm?: WasmSource;
+}
+
+const DEFAULT_RAM = 256 * 1024 * 1024;
+const U64 = (1n << 64n) - 1n;
+
+// Walk-flag bits of the core's firstStageWalk (assembly/first-stage.ts W_*).
+const W_WRITE = 1, W_EXEC = 2, W_PRIV = 4, W_WPE = 8, W_EAFE = 16, W_SRE = 32, W_ERE = 64;
+
+function checkIova(iova: unknown): bigint {
+  if (typeof iova !== 'bigint' || iova < 0n || iova > U64) throw new VtdArgumentError('iova must be a 64-bit unsigned bigint');
+  return iova;
+}
+
+export class Vtd {
+  readonly memory: GuestMemory;
+  readonly caps: Readonly<Caps>;
+  private readonly alloc: LinearAllocator;
+  private readonly result: { u32: Uint32Array; buf: ArrayBuffer | SharedArrayBuffer; ptr: number };
+  private rootTable: { address: bigint; scalable: boolean } | undefined;
+
+  private constructor(private readonly core: CoreExports, caps: Caps, regions: RegionSpec[]) {
+    this.caps = Object.freeze(caps);
+    core.configure(capFlags(caps), caps.sagaw, caps.mgaw, caps.haw);
+    this.alloc = new LinearAllocator(core.memory, core.heapBase());
+    this.memory = new GuestMemory(core, this.alloc, regions);
+    const ptr = core.resultPtr();
+    this.result = { ptr, buf: core.memory.buffer, u32: new Uint32Array(core.memory.buffer, ptr, 6) };
+  }
+
+  static async create(options: VtdOptions = {}): Promise<Vtd> {
+    const caps = resolveCaps(options.caps);
+    const mem = options.memory ?? {};
+    if (mem.regions !== undefined && mem.size !== undefined) {
+      throw new VtdArgumentError('give memory.size or memory.regions, not both');
+    }
+    const regions = mem.regions ?? [{ base: 0n, size: mem.size ?? DEFAULT_RAM }];
+    const core = await loadCore(options.wasm);
+    return new Vtd(core, caps, regions);
+  }
+
+  /**
+   * Program the root table as a guest driver does: RTADDR (with TTM), SRTP, then TE.
+   * `scalable` defaults to the unit's scalable-mode support (caps.smts).
+   */
+  setRootTable(gpa: bigint, options: { scalable?: boolean } = {}): void {
+    const address = toGpa(gpa, 'root table address');
+    if (address & 0xfffn) throw new VtdArgumentError('root table address must be 4 KiB aligned');
+    const scalable = options.scalable ?? this.caps.smts;
+    if (scalable && !this.caps.smts) throw new VtdArgumentError('scalable-mode root table needs caps.smts');
+    this.core.setRootTable(Number(address & 0xffff_ffffn), Number(address >> 32n), scalable ? 1 : 0, 1);
+    this.rootTable = { address, scalable };
+  }
+
+  /** Turn DMA remapping off (GCMD.TE = 0): requests pass untranslated. */
+  disableTranslation(): void {
+    this.core.setRootTable(0, 0, 1, 0);
+    this.rootTable = undefined;
+  }
+
+  /** The programmed root table, or undefined while translation is disabled. */
+  get root(): { address: bigint; scalable: boolean } | undefined {
+    return this.rootTable;
+  }
+
+  private get out(): Uint32Array {
+    if (this.result.buf !== this.core.memory.buffer) {
+      this.result.buf = this.core.memory.buffer;
+      this.result.u32 = new Uint32Array(this.result.buf, this.result.ptr, 6);
+    }
+    return this.result.u32;
+  }
+
+  private readResult(reason: number): TranslateResult {
+    const o = this.out;
+    if (reason !== 0) {
+      const level = o[4]!;
+      return { ok: false, fault: level ? { reason, name: faultName(reason), level } : { reason, name: faultName(reason) } };
+    }
+    const perm = o[3]!;
+    return {
+      ok: true,
+      address: (BigInt(o[1]!) << 32n) | BigInt(o[0]!),
+      pageSize: 2 ** o[2]!,
+      read: (perm & 1) !== 0,
+      write: (perm & 2) !== 0,
+      exec: (perm & 4) !== 0,
+    };
+  }
+
+  /** Translate one DMA request as the hardware would. Faults are results, not exceptions. */
+  translate(req: TranslateRequest): TranslateResult {
+    const { sid, pasid } = req;
+    if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new VtdArgumentError(`sid must be 0..0xffff, got ${sid}`);
+    if (pasid !== undefined && (!Number.isInteger(pasid) || pasid < 0 || pasid > 0xfffff)) {
+      throw new VtdArgumentError(`pasid must be 0..0xfffff or undefined, got ${pasid}`);
+    }
+    const iova = checkIova(req.iova);
+    const flags = (req.write ? 1 : 0) | (req.exec ? 2 : 0) | (req.priv ? 4 : 0);
+    const r = this.core.translate(sid, pasid ?? NO_PASID, Number(iova & 0xffff_ffffn), Number(iova >> 32n), flags);
+    return this.readResult(r);
+  }
+
+  /** The bare first-stage walk over guest memory (no root/context/PASID structures). */
+  firstStageWalk(req: FirstStageWalkRequest): TranslateResult {
+    const root = toGpa(req.root, 'root');
+    if (root & 0xfffn) throw new VtdArgumentError('root must be 4 KiB aligned');
+    if (req.levels !== 4 && req.levels !== 5) throw new VtdArgumentError('levels must be 4 or 5');
+    if (req.levels === 5 && !this.caps.fs5lp) throw new VtdArgumentError('5-level walks need caps.fs5lp');
+    const iova = checkIova(req.iova);
+    const flags = (req.write ? W_WRITE : 0) | (req.exec ? W_EXEC : 0) | (req.priv ? W_PRIV : 0) | (req.wpe ? W_WPE : 0) |
+      (req.eafe ? W_EAFE : 0) | (req.sre ? W_SRE : 0) | (req.ere ? W_ERE : 0);
+    const r = this.core.firstStageWalk(Number(root & 0xffff_ffffn), Number(root >> 32n), req.levels,
+      Number(iova & 0xffff_ffffn), Number(iova >> 32n), flags);
+    return this.readResult(r);
+  }
+
+  /** A batch of `capacity` requests in linear memory (allocated once; reuse it). */
+  createBatch(capacity: number): TranslationBatch {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24) {
+      throw new VtdArgumentError(`batch capacity must be 1..${1 << 24}, got ${capacity}`);
+    }
+    const a = this.alloc;
+    const ptrs = {
+      iova: a.alloc(capacity * 8, 64),
+      address: a.alloc(capacity * 8, 64),
+      pasid: a.alloc(capacity * 4, 64),
+      sid: a.alloc(capacity * 2, 64),
+      flags: a.alloc(capacity, 64),
+      fault: a.alloc(capacity, 64),
+    };
+    return new TranslationBatch(this.core, capacity, ptrs);
+  }
+
+  /** Translate the first `count` requests of `batch`; returns how many faulted. */
+  translateBatch(batch: TranslationBatch, count: number = batch.capacity): number {
+    if (!(batch instanceof TranslationBatch) || batch.core !== this.core) {
+      throw new VtdArgumentError('batch was not created by this Vtd');
+    }
+    if (!Number.isInteger(count) || count < 0 || count > batch.capacity) {
+      throw new VtdArgumentError(`count must be 0..${batch.capacity}, got ${count}`);
+    }
+    const p = batch.ptrs;
+    return this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault);
+  }
+}
