@@ -1,6 +1,6 @@
 import { GuestPageAllocator, type GuestRange } from './allocator.js';
 import {
-  writeLegacyContextEntry, writeScalableContextEntry, type LegacyContextFields, type ScalableContextFields,
+  scalableContextEntryAddress, writeLegacyContextEntry, writeScalableContextEntry, type LegacyContextFields, type ScalableContextFields,
 } from './context.js';
 import { checkUint, GuestEncodeError, hex } from './errors.js';
 import { FirstStageTable, type FirstStageOptions } from './first-stage.js';
@@ -67,7 +67,7 @@ export class GuestBuilder {
     const { bus, devfn } = splitSid(sid);
     checkUint('pasid', pasid, MAX_PASID);
     const ctp = this.mode === 'scalable' ? scalableContextTable(this.mem, this.root(), bus, devfn) : undefined;
-    const ce = ctp === undefined ? 0n : this.mem.readU64(ctp + BigInt((devfn & 0x7f) * 32));
+    const ce = ctp === undefined ? 0n : this.mem.readU64(scalableContextEntryAddress(ctp, devfn));
     if (!(ce & 1n)) throw new GuestEncodeError(`sid ${hex(sid)} has no scalable context entry: call scalableDevice first`);
     const pdts = Number((ce >> 9n) & 7n);
     if (pasid >> 6 >= 2 ** (pdts + 7)) {

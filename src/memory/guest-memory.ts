@@ -129,6 +129,15 @@ export class GuestMemory {
     this.u8.fill(byte, p, p + len);
   }
 
+  /**
+   * A zero-copy view of guest RAM for device models and bulk loads. It stays valid until the
+   * linear memory grows (creating a batch can grow it); take a new view after that.
+   */
+  view(gpa: bigint | number, len: number): Uint8Array {
+    const p = this.at(gpa, len);
+    return this.u8.subarray(p, p + len);
+  }
+
   readU64(gpa: bigint | number): bigint {
     const p = this.at(gpa, 8);
     void this.u8;
