@@ -4,13 +4,20 @@
 import { ptrRsvd, rtaddr } from './caps';
 import * as F from './faults';
 import { lin } from './memory';
-import { fault } from './result';
+import { ccInsert, ccLookup } from './context-cache';
+import { fault, setFpd } from './result';
 
 /** The context entry found by the last successful lookup (linear address of its first qword). */
 export let ctxLin: usize = 0;
 
-/** Scalable-mode root + context entry lookup for source-id `sid`. */
+/** Scalable-mode root + context entry lookup for source-id `sid` (context cache first). */
 export function smContext(sid: u32): u32 {
+  const cached = ccLookup(sid);
+  if (cached != 0) {
+    ctxLin = cached;
+    setFpd((load<u64>(cached) & 2) != 0);
+    return 0;
+  }
   const devfn = sid & 0xff;
   const upper = devfn >= 128;
   const rp = lin(rtaddr + (<u64>(sid >> 8) << 4));
@@ -27,12 +34,19 @@ export function smContext(sid: u32): u32 {
       (load<u64>(cp, 16) | load<u64>(cp, 24)) != 0) {
     return fault(F.FR_SM_CONTEXT_ENTRY_RSVD, 0);
   }
-  ctxLin = cp;
+  setFpd((c0 & 2) != 0);
+  ctxLin = ccInsert(sid, cp, 32);
   return 0;
 }
 
-/** Legacy root + context entry lookup for source-id `sid`. */
+/** Legacy root + context entry lookup for source-id `sid` (context cache first). */
 export function legacyContext(sid: u32): u32 {
+  const cached = ccLookup(sid);
+  if (cached != 0) {
+    ctxLin = cached;
+    setFpd((load<u64>(cached) & 2) != 0);
+    return 0;
+  }
   const rp = lin(rtaddr + (<u64>(sid >> 8) << 4));
   if (rp == 0) return fault(F.FR_ROOT_TABLE_INV, 0);
   const re = load<u64>(rp);
@@ -46,6 +60,7 @@ export function legacyContext(sid: u32): u32 {
   if ((c0 & (0xff0 | ptrRsvd)) != 0 || (load<u64>(cp, 8) & 0xffff_ffff_ff00_0080) != 0) {
     return fault(F.FR_CONTEXT_ENTRY_RSVD, 0);
   }
-  ctxLin = cp;
+  setFpd((c0 & 2) != 0);
+  ctxLin = ccInsert(sid, cp, 16);
   return 0;
 }

@@ -6,7 +6,7 @@
 import { CAP_FS1GP, has, pteAddrRsvd } from './caps';
 import * as F from './faults';
 import { lin } from './memory';
-import { ok, fault, PERM_R, PERM_W, PERM_X } from './result';
+import { ok, fault, PERM_R, PERM_W, PERM_X, RAW_DIRTY, RAW_FS_NX, RAW_FS_RW, RAW_FS_US, RAW_SS_ALL } from './result';
 import { ssWalk, ssOut, ssShift, ssPerm, ssLevel, SS_OK, SS_RANGE, SS_TOP_ACCESS, SS_ACCESS, SS_RSVD } from './second-stage';
 
 export const FS_P: u64 = 1;
@@ -102,7 +102,9 @@ function nestedTableFault(st: u32, top: bool): u32 {
     let perm: u32 = PERM_R;
     if (rw || (!user && (req & W_WPE) == 0)) perm |= PERM_W;
     if (!nx) perm |= PERM_X;
-    if (!nested) return ok(out, shift, perm);
+    const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | (rw ? RAW_FS_RW : 0) | (nx ? RAW_FS_NX : 0) |
+      (((e | upd) & FS_D) != 0 ? RAW_DIRTY : 0);
+    if (!nested) return ok(out, shift, perm, raw | RAW_SS_ALL);
     // The output address is guest-physical: through the second stage with the request's access.
     const st = ssWalk(ssptr, aw, out);
     if (st == SS_RANGE) return fault(F.FR_NESTED_FS_ADDR_BEYOND_SS, 0);
@@ -112,7 +114,7 @@ function nestedTableFault(st: u32, top: bool): u32 {
     if (st != SS_OK) return fault(F.FR_SS_PERMISSION, ssLevel);
     const need: u32 = (write ? PERM_W : PERM_R) | ((req & W_EXEC) != 0 ? PERM_X : 0);
     if ((ssPerm & need) != need) return fault(F.FR_SS_PERMISSION, ssLevel);
-    return ok(ssOut, ssShift < shift ? ssShift : shift, perm & ssPerm);
+    return ok(ssOut, ssShift < shift ? ssShift : shift, perm & ssPerm, raw | (ssPerm << 3));
   }
   return fault(F.FR_FS_ENTRY_ACCESS, 1); // unreachable: level 1 is always a leaf
 }

@@ -7,9 +7,15 @@ import { fsWalk, W_ERE, W_EXEC, W_PRIV, W_SRE } from './first-stage';
 import { fault, outAddr, publish, RESULT } from './result';
 import { translate as translateOne } from './translate';
 import { MAX_REGIONS } from './memory';
+import { ccFlush } from './context-cache';
+import { pcFlush } from './pasid-cache';
+import { hits, misses, tlbFlush, tlbInvalidate, tlbInvalidatePasid } from './iotlb';
 
 export { setRegion, setRegionCount } from './memory';
 export { translateBatch } from './batch';
+export { ccConfigure, ccInvalidate } from './context-cache';
+export { pcConfigure, pcInvalidate } from './pasid-cache';
+export { tlbConfigure, resetCounters } from './iotlb';
 
 // @ts-ignore: decorator
 @inline function u64of(lo: u32, hi: u32): u64 {
@@ -34,6 +40,31 @@ export function configure(flags: u32, sagaw: u32, mgaw: u32, haw: u32): void {
 
 export function setRootTable(lo: u32, hi: u32, scalable: bool, enable: bool): void {
   setRoot(u64of(lo, hi), scalable, enable);
+}
+
+/** Drop every cached context, PASID and IOTLB entry (SRTP, TE changes, reset). */
+export function flushCaches(): void {
+  ccFlush();
+  pcFlush();
+  tlbFlush();
+}
+
+/** IOTLB invalidation (descriptor / register form). */
+export function iotlbInvalidate(gran: u32, did: u32, addrLo: u32, addrHi: u32, am: u32): void {
+  tlbInvalidate(gran, did, u64of(addrLo, addrHi), am);
+}
+
+/** PASID-based IOTLB invalidation. */
+export function piotlbInvalidate(gran: u32, did: u32, pasid: u32, addrLo: u32, addrHi: u32, am: u32): void {
+  tlbInvalidatePasid(gran, did, pasid, u64of(addrLo, addrHi), am);
+}
+
+export function iotlbHits(): f64 {
+  return hits;
+}
+
+export function iotlbMisses(): f64 {
+  return misses;
 }
 
 /** Translate one request; the result is published at resultPtr(). Returns the fault reason or 0. */

@@ -1,12 +1,17 @@
 // One DMA request end to end: translation enable, root/context, PASID entry, then the walk the
 // PGTT selects, then the interrupt-range output check. docs/semantics.md.
 
-import { CAP_DT, CAP_PT, has, ptrRsvd, sagaw, scalable, te } from './caps';
+import { CAP_DT, CAP_ERS, CAP_PT, CAP_SRS, has, ptrRsvd, sagaw, scalable, te } from './caps';
 import { ctxLin, legacyContext, smContext } from './context';
 import * as F from './faults';
 import { fsWalk, nestedWalk, W_EAFE, W_WPE } from './first-stage';
-import { NO_PASID, pasidEntry, pe0, pe2, peFlags, PGTT_FS, PGTT_NESTED, PGTT_PT, REQ_EXEC, REQ_WRITE } from './pasid';
-import { fault, ok, outAddr, PERM_R, PERM_W, PERM_X } from './result';
+import { requestKey, tlbEnabled, tlbInsert, tlbLookup, hitAddr, hitPerm, hitShift } from './iotlb';
+import {
+  NO_PASID, pasidEntry, pe0, pe1, pe2, peFlags, pePasid, peRidPriv, PGTT_FS, PGTT_NESTED, PGTT_PT, PGTT_SS, REQ_EXEC, REQ_WRITE,
+} from './pasid';
+import {
+  fault, ok, outAddr, outRaw, outShift, PERM_R, PERM_W, PERM_X, RAW_DIRTY, RAW_FS_RW, RAW_FS_US, setFpd, setHit,
+} from './result';
 import { ssWalk, ssOut, ssPerm, ssShift, ssLevel, SS_OK, SS_RANGE, SS_TOP_ACCESS, SS_ACCESS, SS_RSVD } from './second-stage';
 
 const PTR_MASK: u64 = ~<u64>0xfff;
@@ -35,13 +40,13 @@ function ssTranslate(ptr: u64, aw: u32, iova: u64, req: u32, legacy: bool): u32 
   if (!write && (ssPerm & PERM_R) == 0) return fault(legacy ? F.FR_READ : F.FR_SM_READ, ssLevel);
   if (write && (ssPerm & PERM_W) == 0) return fault(legacy ? F.FR_WRITE : F.FR_SM_WRITE, ssLevel);
   if ((req & REQ_EXEC) != 0 && (ssPerm & PERM_X) == 0) return fault(F.FR_SM_EXECUTE, ssLevel);
-  return ok(ssOut, ssShift, ssPerm);
+  return ok(ssOut, ssShift, ssPerm, RAW_FS_US | RAW_FS_RW | RAW_DIRTY | (ssPerm << 3));
 }
 
-function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, cache: bool): u32 {
   let r = smContext(sid);
   if (r != 0) return r;
-  r = pasidEntry(ctxLin, pasid, flags);
+  r = pasidEntry(sid, ctxLin, pasid, flags);
   if (r != 0) return r;
   const pgtt = <u32>(pe0 >> 6) & 7;
   const req = peFlags;
@@ -61,10 +66,15 @@ function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
   }
   if (r != 0) return r;
   if (inInterruptRange(outAddr)) return fault(F.FR_SM_INTERRUPT_ADDR, 0);
+  if (cache && pgtt != PGTT_PT) {
+    const fs = pgtt != PGTT_SS;
+    tlbInsert(key, iova, outAddr, outShift, outRaw, <u32>(pe1 & 0xffff), pgtt, pePasid, fs && (pe2 & 0x10) != 0,
+      !fs || (has(CAP_SRS) && (pe2 & 1) != 0), !fs || (has(CAP_ERS) && (pe2 & 2) != 0), peRidPriv);
+  }
   return 0;
 }
 
-function legacyTranslate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+function legacyTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, cache: bool): u32 {
   if (pasid != NO_PASID) return fault(F.FR_SM_TTM_LEGACY_WITH_PASID, 0);
   let r = legacyContext(sid);
   if (r != 0) return r;
@@ -82,12 +92,25 @@ function legacyTranslate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
   }
   if (r != 0) return r;
   if (inInterruptRange(outAddr)) return fault(F.FR_INTERRUPT_ADDR, 0);
+  if (cache && tt != 2) {
+    tlbInsert(key, iova, outAddr, outShift, outRaw, <u32>(c1 >> 8) & 0xffff, PGTT_SS, 0, false, true, true, false);
+  }
   return 0;
 }
 
 /** Translate one request. Returns 0 (result in outAddr/outShift/outPerm) or a fault reason. */
 // @ts-ignore: decorator
 @inline export function translate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+  setHit(false);
+  setFpd(false);
   if (!te) return ok(iova, 12, PERM_R | PERM_W | PERM_X);
-  return scalable ? smTranslate(sid, pasid, iova, flags) : legacyTranslate(sid, pasid, iova, flags);
+  // IOTLB first; only well-formed PASIDs are cached (a wider one faults in the walk anyway).
+  const withPasid = pasid != NO_PASID;
+  const cache = tlbEnabled() && (!withPasid || pasid <= 0xfffff);
+  const key = requestKey(sid, pasid, withPasid);
+  if (cache && tlbLookup(key, iova, scalable ? flags : flags & REQ_WRITE)) {
+    setHit(true);
+    return ok(hitAddr, hitShift, hitPerm);
+  }
+  return scalable ? smTranslate(sid, pasid, iova, flags, key, cache) : legacyTranslate(sid, pasid, iova, flags, key, cache);
 }

@@ -20,13 +20,14 @@ export class TranslationBatch {
     flags: Uint8Array;
     address: BigUint64Array;
     fault: Uint8Array;
+    info: Uint8Array;
   };
 
   /** @internal Created by Vtd.createBatch. */
   constructor(
     /** @internal */ readonly core: CoreExports,
     readonly capacity: number,
-    /** @internal */ readonly ptrs: { sid: number; pasid: number; iova: number; flags: number; address: number; fault: number },
+    /** @internal */ readonly ptrs: { sid: number; pasid: number; iova: number; flags: number; address: number; fault: number; info: number },
   ) {
     this.buf = core.memory.buffer;
     this.remap();
@@ -43,6 +44,7 @@ export class TranslationBatch {
       flags: new Uint8Array(b, this.ptrs.flags, n),
       address: new BigUint64Array(b, this.ptrs.address, n),
       fault: new Uint8Array(b, this.ptrs.fault, n),
+      info: new Uint8Array(b, this.ptrs.info, n),
     };
   }
 
@@ -63,4 +65,6 @@ export class TranslationBatch {
   get address(): BigUint64Array { return this.v.address; }
   /** Fault reasons (0 = translated). */
   get fault(): Uint8Array { return this.v.fault; }
+  /** For faulted requests: the fault level in bits 2:0, and bit 7 set when fault processing is disabled (FPD). */
+  get faultInfo(): Uint8Array { return this.v.info; }
 }

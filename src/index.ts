@@ -7,3 +7,4 @@ export { FaultReason, FAULT_DESCRIPTIONS, faultName, type FaultName } from './sp
 export type { TranslateRequest, TranslateResult, TranslateOk, TranslateFault, FaultInfo, FirstStageWalkRequest } from './types.js';
 export type { WasmSource } from './wasm/core.js';
 export * from './guest/index.js';
+export { Caches, type CacheOptions, type CacheSizes, type CacheStats } from './caches.js';

@@ -3,6 +3,7 @@
  * core's public face; the register/QI model builds on it.
  */
 import { TranslationBatch, NO_PASID } from './batch.js';
+import { Caches, type CacheOptions } from './caches.js';
 import { VtdArgumentError } from './errors.js';
 import { GuestMemory, toGpa, type RegionSpec } from './memory/guest-memory.js';
 import { capFlags, resolveCaps, type Caps } from './spec/caps.js';
@@ -16,6 +17,8 @@ export interface VtdOptions {
   memory?: { size?: number | bigint; regions?: RegionSpec[] };
   /** Capabilities (CAP/ECAP fields); defaults: scalable mode with first stage, second stage and pass-through. */
   caps?: Partial<Caps>;
+  /** Cache sizes (context, PASID, IOTLB), or `false` to walk every request. */
+  caches?: CacheOptions;
   /** Where to load vtd-core.wasm from (default: next to this module). */
   wasm?: WasmSource;
 }
@@ -34,17 +37,20 @@ function checkIova(iova: unknown): bigint {
 export class Vtd {
   readonly memory: GuestMemory;
   readonly caps: Readonly<Caps>;
+  /** The context cache, PASID cache and IOTLB, and their invalidations. */
+  readonly caches: Caches;
   private readonly alloc: LinearAllocator;
   private readonly result: { u32: Uint32Array; buf: ArrayBuffer | SharedArrayBuffer; ptr: number };
   private rootTable: { address: bigint; scalable: boolean } | undefined;
 
-  private constructor(private readonly core: CoreExports, caps: Caps, regions: RegionSpec[]) {
+  private constructor(private readonly core: CoreExports, caps: Caps, regions: RegionSpec[], caches: CacheOptions | undefined) {
     this.caps = Object.freeze(caps);
     core.configure(capFlags(caps), caps.sagaw, caps.mgaw, caps.haw);
     this.alloc = new LinearAllocator(core.memory, core.heapBase());
+    this.caches = new Caches(core, this.alloc, caches);
     this.memory = new GuestMemory(core, this.alloc, regions);
     const ptr = core.resultPtr();
-    this.result = { ptr, buf: core.memory.buffer, u32: new Uint32Array(core.memory.buffer, ptr, 6) };
+    this.result = { ptr, buf: core.memory.buffer, u32: new Uint32Array(core.memory.buffer, ptr, 7) };
   }
 
   static async create(options: VtdOptions = {}): Promise<Vtd> {
@@ -55,12 +61,13 @@ export class Vtd {
     }
     const regions = mem.regions ?? [{ base: 0n, size: mem.size ?? DEFAULT_RAM }];
     const core = await loadCore(options.wasm);
-    return new Vtd(core, caps, regions);
+    return new Vtd(core, caps, regions, options.caches);
   }
 
   /**
    * Program the root table as a guest driver does: RTADDR (with TTM), SRTP, then TE.
-   * `scalable` defaults to the unit's scalable-mode support (caps.smts).
+   * `scalable` defaults to the unit's scalable-mode support (caps.smts). Like SRTP, it drops
+   * every cached entry.
    */
   setRootTable(gpa: bigint, options: { scalable?: boolean } = {}): void {
     const address = toGpa(gpa, 'root table address');
@@ -68,12 +75,15 @@ export class Vtd {
     const scalable = options.scalable ?? this.caps.smts;
     if (scalable && !this.caps.smts) throw new VtdArgumentError('scalable-mode root table needs caps.smts');
     this.core.setRootTable(Number(address & 0xffff_ffffn), Number(address >> 32n), scalable ? 1 : 0, 1);
+    this.core.flushCaches();
+    this.caches.scalableMode = scalable;
     this.rootTable = { address, scalable };
   }
 
-  /** Turn DMA remapping off (GCMD.TE = 0): requests pass untranslated. */
+  /** Turn DMA remapping off (GCMD.TE = 0): requests pass untranslated; caches are dropped. */
   disableTranslation(): void {
     this.core.setRootTable(0, 0, 1, 0);
+    this.core.flushCaches();
     this.rootTable = undefined;
   }
 
@@ -85,7 +95,7 @@ export class Vtd {
   private get out(): Uint32Array {
     if (this.result.buf !== this.core.memory.buffer) {
       this.result.buf = this.core.memory.buffer;
-      this.result.u32 = new Uint32Array(this.result.buf, this.result.ptr, 6);
+      this.result.u32 = new Uint32Array(this.result.buf, this.result.ptr, 7);
     }
     return this.result.u32;
   }
@@ -109,6 +119,14 @@ export class Vtd {
 
   /** Translate one DMA request as the hardware would. Faults are results, not exceptions. */
   translate(req: TranslateRequest): TranslateResult {
+    return this.translateDetailed(req).result;
+  }
+
+  /**
+   * @internal translate() plus what fault recording needs: whether fault processing is disabled
+   * (FPD) for the structures the request went through, and whether the IOTLB answered.
+   */
+  translateDetailed(req: TranslateRequest): { result: TranslateResult; fpd: boolean; iotlbHit: boolean } {
     const { sid, pasid } = req;
     if (!Number.isInteger(sid) || sid < 0 || sid > 0xffff) throw new VtdArgumentError(`sid must be 0..0xffff, got ${sid}`);
     if (pasid !== undefined && (!Number.isInteger(pasid) || pasid < 0 || pasid > 0xfffff)) {
@@ -117,7 +135,8 @@ export class Vtd {
     const iova = checkIova(req.iova);
     const flags = (req.write ? 1 : 0) | (req.exec ? 2 : 0) | (req.priv ? 4 : 0);
     const r = this.core.translate(sid, pasid ?? NO_PASID, Number(iova & 0xffff_ffffn), Number(iova >> 32n), flags);
-    return this.readResult(r);
+    const bits = this.out[6]!;
+    return { result: this.readResult(r), fpd: (bits & 1) !== 0, iotlbHit: (bits & 2) !== 0 };
   }
 
   /** The bare first-stage walk over guest memory (no root/context/PASID structures). */
@@ -147,6 +166,7 @@ export class Vtd {
       sid: a.alloc(capacity * 2, 64),
       flags: a.alloc(capacity, 64),
       fault: a.alloc(capacity, 64),
+      info: a.alloc(capacity, 64),
     };
     return new TranslationBatch(this.core, capacity, ptrs);
   }
@@ -160,6 +180,6 @@ export class Vtd {
       throw new VtdArgumentError(`count must be 0..${batch.capacity}, got ${count}`);
     }
     const p = batch.ptrs;
-    return this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault);
+    return this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault, p.info);
   }
 }

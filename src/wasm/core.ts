@@ -18,7 +18,18 @@ export interface CoreExports {
   setRegion(index: number, gpa: bigint, size: bigint, linear: number): void;
   setRegionCount(count: number): void;
   translateBatch(count: number, sidPtr: number, pasidPtr: number, iovaPtr: number, flagsPtr: number,
-    addrPtr: number, faultPtr: number): number;
+    addrPtr: number, faultPtr: number, infoPtr: number): number;
+  ccConfigure(ptr: number, sets: number, ways: number): void;
+  pcConfigure(ptr: number, sets: number, ways: number): void;
+  tlbConfigure(ptr: number, sets: number, ways: number): void;
+  flushCaches(): void;
+  ccInvalidate(gran: number, did: number, sid: number, fm: number, scalable: number): void;
+  pcInvalidate(gran: number, did: number, pasid: number): void;
+  iotlbInvalidate(gran: number, did: number, addrLo: number, addrHi: number, am: number): void;
+  piotlbInvalidate(gran: number, did: number, pasid: number, addrLo: number, addrHi: number, am: number): void;
+  iotlbHits(): number;
+  iotlbMisses(): number;
+  resetCounters(): void;
 }
 
 /** Where the core comes from: bytes, a compiled module, or a URL / path to fetch or read. */

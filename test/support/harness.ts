@@ -29,11 +29,13 @@ export class Pair {
       fill(i, r.bytes);
       this.vtd.memory.view(r.base, r.bytes.length).set(r.bytes);
     });
+    this.vtd.caches.flush(); // the tables changed under the caches: as after a global invalidation
   }
 
   /** Copy the WASM side's RAM (e.g. tables built through vtd.memory) into the reference's. */
   syncFromWasm(): void {
     for (const r of this.ref.regions) r.bytes.set(this.vtd.memory.view(r.base, r.bytes.length));
+    this.vtd.caches.flush();
   }
 
   setRoot(rtaddr: bigint, scalable: boolean): void {
@@ -41,7 +43,13 @@ export class Pair {
     this.env = { ...this.env, te: true, scalable, rtaddr };
   }
 
+  /**
+   * Both walkers on one request. The WASM caches are dropped first: the reference has none,
+   * and a walk may write A/D bits into memory that a corrupted table aliases as its own
+   * structures, which a cache legitimately keeps stale.
+   */
   translate(req: TranslateRequest): { wasm: TranslateResult; ref: TranslateResult } {
+    this.vtd.caches.flush();
     return { wasm: this.vtd.translate(req), ref: refTranslate(this.env, req) };
   }
 
