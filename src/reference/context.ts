@@ -19,7 +19,9 @@ export function lookupContext(env: RefEnv, req: TranslateRequest): ScalableConte
   const devfn = req.sid & 0xff;
 
   // §1: 128-bit root entry; devfn picks the lower or upper half.
-  const root = readEntry(env.mem, (env.rtaddr & PTR_MASK) + BigInt(bus * 16), 2);
+  const rootGpa = (env.rtaddr & PTR_MASK) + BigInt(bus * 16);
+  const root = readEntry(env.mem, rootGpa, 2);
+  env.trace?.({ structure: 'root-entry', gpa: rootGpa, qwords: root });
   if (!root) return fault(F.SM_ROOT_ENTRY_ACCESS);
   const half = devfn < 128 ? root[0]! : root[1]!;
   if (!bit(half, 0)) return fault(F.SM_ROOT_ENTRY_P);
@@ -27,7 +29,9 @@ export function lookupContext(env: RefEnv, req: TranslateRequest): ScalableConte
   const ctp = half & PTR_MASK;
 
   // §2: 256-bit scalable-mode context entry.
-  const ce = readEntry(env.mem, ctp + BigInt((devfn & 127) * 32), 4);
+  const ceGpa = ctp + BigInt((devfn & 127) * 32);
+  const ce = readEntry(env.mem, ceGpa, 4);
+  env.trace?.({ structure: 'context-entry', gpa: ceGpa, qwords: ce });
   if (!ce) return fault(F.SM_CONTEXT_ENTRY_ACCESS);
   const [q0, q1, q2, q3] = ce as [bigint, bigint, bigint, bigint];
   if (!bit(q0, 0)) return fault(F.SM_CONTEXT_ENTRY_P);

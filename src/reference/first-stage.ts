@@ -67,6 +67,7 @@ export function fsWalk(env: RefEnv, p: FsParams, xlate: TableXlate = direct): Tr
     const place = xlate(table + index * 8n, L === p.levels);
     if (!place.ok) return place;
     const e = env.mem.read64(place.hpa);
+    env.trace?.({ structure: 'fs-entry', gpa: place.hpa, qwords: e === undefined ? undefined : [e], level: L });
     if (e === undefined) return fault(L === p.levels ? F.FS_FSPTPTR_ACCESS : F.FS_ENTRY_ACCESS, L);
     if (!bit(e, 0)) return fault(F.FS_ENTRY_P, L);
     if (fsReserved(env, e, L)) return fault(F.FS_ENTRY_RSVD, L);
@@ -79,6 +80,7 @@ export function fsWalk(env: RefEnv, p: FsParams, xlate: TableXlate = direct): Tr
       if ((e & bits) === bits) return undefined;
       if (!place.writable) return fault(F.NESTED_FS_AD_WRITE, L); // §7: the first-stage level
       env.mem.write64(place.hpa, e | bits);
+      env.trace?.({ structure: 'ad-update', gpa: place.hpa, qwords: [e | bits], level: L });
       return undefined;
     };
 

@@ -11,13 +11,17 @@ export function legacyTranslate(env: RefEnv, req: TranslateRequest, iova: bigint
   const bus = (req.sid >> 8) & 0xff;
   const devfn = req.sid & 0xff;
 
-  const root = readEntry(env.mem, (env.rtaddr & PTR_MASK) + BigInt(bus * 16), 2);
+  const rootGpa = (env.rtaddr & PTR_MASK) + BigInt(bus * 16);
+  const root = readEntry(env.mem, rootGpa, 2);
+  env.trace?.({ structure: 'root-entry', gpa: rootGpa, qwords: root, legacy: true });
   if (!root) return fault(F.ROOT_TABLE_INV);
   const [r0, r1] = root as [bigint, bigint];
   if (!bit(r0, 0)) return fault(F.ROOT_ENTRY_P);
   if ((r0 & (mask(11, 1) | mask(63, caps.haw))) !== 0n || r1 !== 0n) return fault(F.ROOT_ENTRY_RSVD);
 
-  const ce = readEntry(env.mem, (r0 & PTR_MASK) + BigInt(devfn * 16), 2);
+  const ceGpa = (r0 & PTR_MASK) + BigInt(devfn * 16);
+  const ce = readEntry(env.mem, ceGpa, 2);
+  env.trace?.({ structure: 'context-entry', gpa: ceGpa, qwords: ce, legacy: true });
   if (!ce) return fault(F.CONTEXT_TABLE_INV);
   const [c0, c1] = ce as [bigint, bigint];
   if (!bit(c0, 0)) return fault(F.CONTEXT_ENTRY_P);

@@ -23,14 +23,18 @@ export function lookupPasidEntry(env: RefEnv, pasidDirPtr: bigint, pasid: number
   const { caps } = env;
 
   // §3: 64-bit PASID directory entry.
-  const dir = readEntry(env.mem, pasidDirPtr + BigInt(pasid >> 6) * 8n, 1);
+  const dirGpa = pasidDirPtr + BigInt(pasid >> 6) * 8n;
+  const dir = readEntry(env.mem, dirGpa, 1);
+  env.trace?.({ structure: 'pasid-dir-entry', gpa: dirGpa, qwords: dir });
   if (!dir) return fault(F.SM_PASID_DIR_ACCESS);
   const de = dir[0]!;
   if (!bit(de, 0)) return fault(F.SM_PASID_DIR_ENTRY_P);
   if ((de & (mask(11, 2) | mask(63, caps.haw))) !== 0n) return fault(F.SM_PASID_DIR_ENTRY_RSVD);
 
   // §4: 512-bit PASID table entry; present is checked before anything else.
-  const pe = readEntry(env.mem, (de & PTR_MASK) + BigInt(pasid & 63) * 64n, 8);
+  const peGpa = (de & PTR_MASK) + BigInt(pasid & 63) * 64n;
+  const pe = readEntry(env.mem, peGpa, 8);
+  env.trace?.({ structure: 'pasid-entry', gpa: peGpa, qwords: pe });
   if (!pe) return fault(F.SM_PASID_ENTRY_ACCESS);
   const [q0, q1, q2] = pe as [bigint, bigint, bigint];
   if (!bit(q0, 0)) return fault(F.SM_PASID_ENTRY_P);

@@ -111,6 +111,7 @@ export function ssWalk(env: RefEnv, req: SsRequest, codes: SsCodes): SsOk | Tran
     const shift = 12 + 9 * (L - 1);
     const index = (req.address >> BigInt(shift)) & 511n;
     const e = env.mem.read64(table + index * 8n);
+    env.trace?.({ structure: 'ss-entry', gpa: table + index * 8n, qwords: e === undefined ? undefined : [e], level: L });
     if (e === undefined) return fault(L === levels ? codes.readTop : codes.read, L);
     // §6.2.3: R=W=0 is not present; its other bits are ignored (so no reserved check).
     if ((e & 3n) === 0n) return fault(req.write ? codes.noWrite : codes.noRead, L);
