@@ -45,6 +45,7 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
     it('0x39 SM_ROOT_ENTRY_P: the upper half (UP) for devfn >= 128 is not present, though the lower half is', async () => {
       const f = await fsFixture({ tables, sid: SID_UPPER });
       f.guest.scalableDevice(SID); // lower half present too (same bus)
+      f.invalidate();
       expectOk(f.tr());
       expect(f.read(f.rootHalf - 8n) & 1n).toBe(1n);
       f.clear(f.rootHalf, 1n);
@@ -676,6 +677,17 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
       }
     });
 
+    it('the bare firstStageWalk: 0x5D/0x5C before the walk, the §5 faults, 0x87 after a successful walk', async () => {
+      const f = await fsFixture({ tables, out: 0xfee0_0000n });
+      const walk = { root: f.pt.root, levels: 4 as const, iova: f.iova + OFF };
+      expectFault(f.vtd.firstStageWalk(walk), 'SM_INTERRUPT_ADDR');
+      expectFault(f.vtd.firstStageWalk({ ...walk, priv: true, sre: false }), 'SM_PASID_ENTRY_SRE');
+      expectFault(f.vtd.firstStageWalk({ ...walk, exec: true, ere: false }), 'SM_PASID_ENTRY_ERE');
+      expectFault(f.vtd.firstStageWalk({ ...walk, iova: 1n << 47n }), 'FS_NON_CANONICAL');
+      expectFault(f.vtd.firstStageWalk({ ...walk, root: HOLE }), 'FS_FSPTPTR_ACCESS', 4);
+      expectFault(f.vtd.firstStageWalk({ ...walk, iova: walk.iova + 0x1000n }), 'FS_ENTRY_P', 1);
+    });
+
     it('0x87 SM_INTERRUPT_ADDR: a 2 MiB page at 0xFEE00000 faults in its first MiB only', async () => {
       const f = await fsFixture({ tables, size: MIB2, out: 0xfee0_0000n });
       expectFault(f.tr({ iova: f.iova + 0xf_ffffn }), 'SM_INTERRUPT_ADDR');
@@ -857,12 +869,14 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
       const f = await nestedFixture({ tables });
       expectOk(f.tr());
       f.ss.map(f.fsTable(4), f.fsTable(4), { read: false, write: true });
+      f.invalidate();
       expectFault(f.tr(), 'NESTED_FS_TOP_TABLE_READ', 1);
     });
 
     it('0x75 NESTED_FS_TOP_TABLE_READ: the FSPTPTR table is not mapped by the second stage (level where it stopped)', async () => {
       const f = await nestedFixture({ tables });
       f.ss.unmap(f.fsTable(4));
+      f.invalidate();
       expectFault(f.tr(), 'NESTED_FS_TOP_TABLE_READ', 1);
       const g = await nestedFixture({ tables });
       g.write(g.ssEntry(g.fsTable(4), 2), 0n);
@@ -873,12 +887,14 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
       const f = await nestedFixture({ tables });
       expectOk(f.tr());
       f.ss.map(f.fsTable(l), f.fsTable(l), { read: false, write: true });
+      f.invalidate();
       expectFault(f.tr(), 'NESTED_FS_TABLE_READ', 1);
     });
 
     it('0x77 NESTED_FS_AD_WRITE: A must be set in a table entry whose table is read-only in the second stage', async () => {
       const f = await nestedFixture({ tables });
       f.ss.map(f.fsTable(3), f.fsTable(3), { write: false });
+      f.invalidate();
       const before = f.read(f.fsEntry(3));
       expectFault(f.tr(), 'NESTED_FS_AD_WRITE', 3);
       expect(f.read(f.fsEntry(3))).toBe(before); // checked before the update is written
@@ -888,6 +904,7 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
     it('0x77 NESTED_FS_AD_WRITE: D must be set on the leaf of a write whose table is read-only (A already set)', async () => {
       const f = await nestedFixture({ tables, fsNonLeaf: { accessed: true }, fsMap: { accessed: true } });
       f.ss.map(f.fsTable(1), f.fsTable(1), { write: false });
+      f.invalidate();
       expect(f.tr()).toStrictEqual(success(f.out + OFF, KIB4, 'rwx')); // nothing to write
       expectFault(f.tr({ write: true }), 'NESTED_FS_AD_WRITE', 1);
       expect(f.read(f.fsEntry(1)) & FsPte.D).toBe(0n);
@@ -896,6 +913,7 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
     it('0x77 NESTED_FS_AD_WRITE: EA must be set (EAFE) in the top-level entry whose table is read-only', async () => {
       const f = await nestedFixture({ tables, fsNonLeaf: { accessed: true }, fsMap: { accessed: true }, entry: { eafe: true } });
       f.ss.map(f.fsTable(4), f.fsTable(4), { write: false });
+      f.invalidate();
       expectFault(f.tr(), 'NESTED_FS_AD_WRITE', 4);
     });
 
@@ -932,6 +950,7 @@ describe.each(PLACEMENTS)('scalable-mode faults, tables in %s RAM', (tables: Pla
     it('0x79 SS_PERMISSION: an output page the second stage does not map (level where the walk stopped)', async () => {
       const f = await nestedFixture({ tables });
       f.ss.unmap(f.gpa);
+      f.invalidate();
       expectFault(f.tr(), 'SS_PERMISSION', 1);
     });
 

@@ -8,7 +8,7 @@
 import { expect } from 'vitest';
 import {
   FaultReason, GuestBuilder, pasidDirEntryAddress, rootEntryAddress, Vtd,
-  type Caps, type FaultName, type FirstStageTable, type FsMapOptions, type FsNonLeafBits, type PasidEntryFields,
+  type Caps, type FaultName, type LegacyContextFields, type FirstStageTable, type FsMapOptions, type FsNonLeafBits, type PasidEntryFields,
   type ScalableDevice, type ScalableDeviceOptions, type SecondStageTable, type SsMapOptions, type SsNonLeafBits,
   type TranslateRequest, type TranslateResult,
 } from '../../src/index.js';
@@ -60,6 +60,16 @@ export function expectFault(r: TranslateResult, name: FaultName, level?: number)
 /** The exact success result; `perms` is a subset of 'rwx'. */
 export function success(address: bigint, pageSize: number, perms: string): TranslateResult {
   return { ok: true, address, pageSize, read: perms.includes('r'), write: perms.includes('w'), exec: perms.includes('x') };
+}
+
+/**
+ * What a guest driver does after editing tables it may already have used: invalidate. The
+ * directed tests are about the walk (docs/semantics.md), so they drop everything the unit may
+ * cache (context cache, PASID cache, IOTLB), through `vtd.caches.flush()` where the unit has
+ * caches; a unit without caches needs nothing.
+ */
+export function invalidateAll(vtd: Vtd): void {
+  (vtd as unknown as { caches?: { flush?: () => void } }).caches?.flush?.();
 }
 
 export function expectOk(r: TranslateResult): void {
@@ -123,6 +133,8 @@ export interface ScalableFixture extends Unit {
   write(gpa: bigint, v: bigint): void;
   set(gpa: bigint, bits: bigint): void;
   clear(gpa: bigint, bits: bigint): void;
+  /** After an edit made without write/set/clear (those invalidate themselves). */
+  invalidate(): void;
   /** Rewrite the PASID entry (same PASID) with these fields. */
   rewriteEntry(fields: PasidEntryFields): void;
 }
@@ -157,10 +169,11 @@ function scalable(
     dirEntry: pasidDirEntryAddress(dev.pasidDir, pasid),
     tr: (over = {}) => vtd.translate({ ...req, ...over }),
     read: (gpa) => mem.readU64(gpa),
-    write: (gpa, v) => mem.writeU64(gpa, v),
-    set: (gpa, b) => mem.writeU64(gpa, mem.readU64(gpa) | b),
-    clear: (gpa, b) => mem.writeU64(gpa, mem.readU64(gpa) & ~b),
-    rewriteEntry: (fields) => void guest.pasidEntry(sid, pasid, fields),
+    write: (gpa, v) => (mem.writeU64(gpa, v), invalidateAll(vtd)),
+    set: (gpa, b) => (mem.writeU64(gpa, mem.readU64(gpa) | b), invalidateAll(vtd)),
+    clear: (gpa, b) => (mem.writeU64(gpa, mem.readU64(gpa) & ~b), invalidateAll(vtd)),
+    invalidate: () => invalidateAll(vtd),
+    rewriteEntry: (fields) => (guest.pasidEntry(sid, pasid, fields), invalidateAll(vtd)),
   };
 }
 
@@ -264,7 +277,9 @@ export async function nestedFixture(o: NestedOptions = {}): Promise<NestedFixtur
   pt.map(iova, gpa, o.fsMap ?? {});
   const ss = u.guest.secondStage({ aw: o.aw ?? 2 });
   const fsTable = (level: number): bigint => (level === levels ? pt.root : pt.entryAddress(iova, level) & ~0xfffn);
-  for (let l = levels; l >= 1; l--) ss.map(fsTable(l), fsTable(l), { read: true, write: true });
+  const fsSize = o.fsMap?.size ?? KIB4;
+  const fsLeaf = fsSize === KIB4 ? 1 : fsSize === MIB2 ? 2 : 3;
+  for (let l = levels; l >= fsLeaf; l--) ss.map(fsTable(l), fsTable(l), { read: true, write: true });
   ss.map(gpa, out, { exec: true, ...o.ssMap });
   const f = scalable(u, { ...o, caps: { nest: true, ...o.caps } }, {
     pgtt: 'nested', did: 4, aw: ss.aw, ssptptr: ss.root, fsptptr: pt.root, levels, sre: true, ere: true,
@@ -273,5 +288,67 @@ export async function nestedFixture(o: NestedOptions = {}): Promise<NestedFixtur
     ...f, pt, ss, gpa, fsTable,
     fsEntry: (level) => pt.entryAddress(iova, level),
     ssEntry: (g, level) => ss.entryAddress(g, level),
+  };
+}
+
+// ----------------------------------------------------------------------------------------
+// Legacy-mode fixture: root entry -> 128-bit context entry -> second-stage table.
+
+export interface LegacyOptions {
+  caps?: Partial<Caps>;
+  tables?: Placement;
+  sid?: number;
+  tt?: LegacyContextFields['tt'];
+  aw?: 1 | 2 | 3;
+  size?: number;
+  iova?: bigint;
+  out?: bigint;
+  map?: SsMapOptions;
+  nonLeaf?: SsNonLeafBits;
+  /** Fields merged over the context entry. */
+  context?: Partial<LegacyContextFields>;
+}
+
+export interface LegacyFixture extends Unit {
+  sid: number;
+  ss: SecondStageTable;
+  rootEntry: bigint;
+  contextEntry: bigint;
+  iova: bigint;
+  out: bigint;
+  req: TranslateRequest;
+  tr(over?: Partial<TranslateRequest>): TranslateResult;
+  entry(level: number): bigint;
+  read(gpa: bigint): bigint;
+  write(gpa: bigint, v: bigint): void;
+  set(gpa: bigint, bits: bigint): void;
+  clear(gpa: bigint, bits: bigint): void;
+  invalidate(): void;
+}
+
+/** Legacy (TTM 00b) device: TT 00b by default, a second-stage table mapping iova (+OFF) -> out. */
+export async function legacyFixture(o: LegacyOptions = {}): Promise<LegacyFixture> {
+  const u = await makeUnit(o);
+  const { vtd, guest } = u;
+  const sid = o.sid ?? SID;
+  const size = o.size ?? KIB4;
+  const iova = o.iova ?? SS_IOVA[size]!;
+  const out = o.out ?? OUT[size]!;
+  const ss = guest.secondStage({ aw: o.aw ?? 2, nonLeaf: o.nonLeaf ?? {} });
+  ss.map(iova, out, { size, ...o.map });
+  const contextEntry = guest.legacyDevice(sid, { tt: o.tt ?? 'second-stage', ssptptr: ss.root, aw: ss.aw, did: 5, ...o.context });
+  vtd.setRootTable(guest.root(), { scalable: false });
+  const mem = vtd.memory;
+  const req: TranslateRequest = { sid, iova: iova + OFF };
+  return {
+    ...u, sid, ss, contextEntry, iova, out, req,
+    rootEntry: rootEntryAddress(guest.root(), sid >> 8),
+    tr: (over = {}) => vtd.translate({ ...req, ...over }),
+    entry: (level) => ss.entryAddress(iova, level),
+    read: (gpa) => mem.readU64(gpa),
+    write: (gpa, v) => (mem.writeU64(gpa, v), invalidateAll(vtd)),
+    set: (gpa, b) => (mem.writeU64(gpa, mem.readU64(gpa) | b), invalidateAll(vtd)),
+    clear: (gpa, b) => (mem.writeU64(gpa, mem.readU64(gpa) & ~b), invalidateAll(vtd)),
+    invalidate: () => invalidateAll(vtd),
   };
 }
