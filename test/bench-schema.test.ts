@@ -30,6 +30,7 @@ describe('bench JSON (tiny run)', () => {
     expect(typeof rep.machine.node).toBe('string');
     expect(count(rep.machine.cpus)).toBe(true);
     expect(typeof rep.machine.arch).toBe('string');
+    expect(nonNegative(rep.machine.loadAverage.start) && nonNegative(rep.machine.loadAverage.end)).toBe(true);
     expect(nonNegative(rep.durationMs)).toBe(true);
     expect(rep.targets).toEqual({ wasmVsNativeMax: 1.25, referenceSpeedupMin: 3 });
     expect(typeof rep.native.available).toBe('boolean');
@@ -88,7 +89,7 @@ describe('bench JSON (tiny run)', () => {
         expect(nonNegative(r[k]), `${r.scenario} ${k}`).toBe(true);
       }
       const native = r.scenario.startsWith('native-');
-      for (const k of ['nativeNs', 'wasmVsNative', 'meetsNativeTarget'] as const) {
+      for (const k of ['nativeNs', 'wasmVsNative', 'wasmVsNativeMin', 'meetsNativeTarget'] as const) {
         expect(r[k] === null, `${r.scenario} ${k}`).toBe(!native);
       }
       expect(typeof r.meetsReferenceTarget).toBe('boolean');
