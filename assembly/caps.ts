@@ -28,12 +28,28 @@ export let te: bool = false;
 export let scalable: bool = true;
 export let rtaddr: u64 = 0;
 
+/**
+ * Reserved bits of a first-stage entry, indexed by (level << 1 | PS): one load per level
+ * instead of a chain of tests. At level 1 bit 7 is PAT, never reserved.
+ */
+export const FS_RSVD: usize = memory.data(12 * 8, 8);
+
 export function setCaps(flags: u32, sagawBits: u32, mgawBits: u32, haw: u32): void {
   capFlags = flags;
   sagaw = sagawBits;
   mgaw = mgawBits;
   ptrRsvd = ~((<u64>1 << haw) - 1);
   pteAddrRsvd = ((<u64>1 << 52) - 1) & ptrRsvd;
+  const a = pteAddrRsvd;
+  const PS: u64 = 0x80;
+  for (let level = 0; level <= 5; level++) {
+    store<u64>(FS_RSVD + (<usize>(level << 1) << 3), a);
+    let big: u64 = a | PS; // PS at levels 4 and 5
+    if (level == 1) big = a;
+    else if (level == 2) big = a | 0x1f_e000; // 2 MiB leaf: bits 20:13
+    else if (level == 3) big = (flags & CAP_FS1GP) != 0 ? a | 0x3fff_e000 : a | PS; // 1 GiB leaf: bits 29:13
+    store<u64>(FS_RSVD + (<usize>((level << 1) | 1) << 3), big);
+  }
 }
 
 export function setRoot(addr: u64, isScalable: bool, enable: bool): void {

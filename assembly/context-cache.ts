@@ -2,6 +2,8 @@
 // Set-associative; sizes come from the host (a tiny cache forces misses in tests).
 // Entry (64 bytes): +0 u32 sid | VALID, +8 the context entry (32 bytes scalable, 16 legacy).
 
+import { pcFlush, pcInvalidateSid } from './pasid-cache';
+
 const VALID: u32 = 0x1_0000;
 const ENTRY: usize = 64;
 
@@ -65,6 +67,9 @@ export function ccInsert(sid: u32, src: usize, bytes: usize): usize {
 export function ccInvalidate(gran: u32, did: u32, sid: u32, fm: u32, scalableMode: bool): void {
   const n = sets * ways;
   const fmMask: u32 = fm == 0 ? 0 : ((<u32>1 << fm) - 1) << (3 - fm);
+  // The PASID cache holds what the context entry decided (pasid-cache.ts): drop it alike.
+  if (gran == 1 || (gran == 2 && scalableMode)) pcFlush();
+  else if (gran == 3) pcInvalidateSid(sid, fmMask);
   for (let i: u32 = 0; i < n; i++) {
     const e = base + <usize>i * ENTRY;
     const tag = load<u32>(e);

@@ -3,9 +3,9 @@
 // D on the leaf of a write whenever clear, EA with EAFE. docs/semantics.md §5 and, for the
 // nested form (every table address and the output go through the second stage), §7.
 
-import { CAP_FS1GP, has, pteAddrRsvd } from './caps';
+import { FS_RSVD } from './caps';
 import * as F from './faults';
-import { lin } from './memory';
+import { base0, lin0, linSlow, size0 } from './memory';
 import { ok, fault, PERM_R, PERM_W, PERM_X, RAW_DIRTY, RAW_FS_NX, RAW_FS_RW, RAW_FS_US, RAW_SS_ALL } from './result';
 import { ssWalk, ssOut, ssShift, ssPerm, ssLevel, SS_OK, SS_RANGE, SS_TOP_ACCESS, SS_ACCESS, SS_RSVD } from './second-stage';
 
@@ -27,16 +27,10 @@ export const W_EAFE: u32 = 16;
 export const W_SRE: u32 = 32; // bare walk only: the PASID entry's SRE
 export const W_ERE: u32 = 64; // bare walk only: the PASID entry's ERE
 
-/** Reserved bits of a first-stage entry at `level`. */
+/** Reserved bits set in a first-stage entry at `level` (FS_RSVD in caps.ts). */
 // @ts-ignore: decorator
 @inline function fsRsvd(e: u64, level: u32): u64 {
-  let r = e & pteAddrRsvd;
-  if ((e & FS_PS) != 0) {
-    if (level >= 4) r |= FS_PS;
-    else if (level == 3) r |= has(CAP_FS1GP) ? e & 0x3fff_e000 : FS_PS;
-    else if (level == 2) r |= e & 0x1f_e000;
-  }
-  return r;
+  return e & load<u64>(FS_RSVD + (<usize>((level << 1) | (<u32>(e >> 7) & 1)) << 3));
 }
 
 /** Second-stage status of a first-stage structure address -> nested fault code (§7). */
@@ -59,6 +53,8 @@ function nestedTableFault(st: u32, top: bool): u32 {
   let table = root;
   let acc: u64 = FS_RW | FS_US; // AND of R/W and U/S over the levels
   let xd: u64 = 0; // OR of XD
+  // The first RAM region in locals: one compare per table read (memory.ts `lin`).
+  const b0 = base0, s0 = size0, l0 = lin0;
   for (let level = levels; level >= 1; level--) {
     let tableW = true; // second stage lets A/D updates write this table (nested only)
     let tbl = table;
@@ -70,7 +66,9 @@ function nestedTableFault(st: u32, top: bool): u32 {
       tableW = (ssPerm & PERM_W) != 0;
     }
     const shift: u32 = 12 + 9 * (level - 1);
-    const p = lin(tbl + (((iova >> shift) & 511) << 3));
+    const gpa = tbl + (((iova >> shift) & 511) << 3);
+    const off = gpa - b0;
+    const p: usize = off < s0 ? <usize>(l0 + off) : linSlow(gpa);
     if (p == 0) return fault(level == levels ? F.FR_FS_FSPTPTR_ACCESS : F.FR_FS_ENTRY_ACCESS, level);
     const e = load<u64>(p);
     if ((e & FS_P) == 0) return fault(F.FR_FS_ENTRY_P, level);
@@ -120,7 +118,8 @@ function nestedTableFault(st: u32, top: bool): u32 {
 }
 
 /** First-stage walk over tables at guest-physical `root` (FSPTPTR). Returns 0 or a fault reason. */
-export function fsWalk(root: u64, levels: u32, iova: u64, req: u32): u32 {
+// @ts-ignore: decorator
+@inline export function fsWalk(root: u64, levels: u32, iova: u64, req: u32): u32 {
   return walk(false, root, levels, iova, req, 0, 0);
 }
 

@@ -11,9 +11,9 @@ const regSize = memory.data(MAX_REGIONS * 8, 8);
 const regLin = memory.data(MAX_REGIONS * 8, 8);
 let regCount: i32 = 0;
 // Region 0 in globals: the common single-region case costs one compare.
-let base0: u64 = 0;
-let size0: u64 = 0;
-let lin0: u64 = 0;
+export let base0: u64 = 0;
+export let size0: u64 = 0;
+export let lin0: u64 = 0;
 
 export function setRegion(i: i32, gpa: u64, size: u64, linear: usize): void {
   if (i < 0 || i >= MAX_REGIONS) return;
@@ -40,7 +40,7 @@ export function setRegionCount(n: i32): void {
   return linSlow(gpa);
 }
 
-function linSlow(gpa: u64): usize {
+export function linSlow(gpa: u64): usize {
   for (let i = 1; i < regCount; i++) {
     const k = <usize>i << 3;
     const off = gpa - load<u64>(regBase + k);

@@ -1,6 +1,29 @@
-// PASID cache: validated PASID-table entries (present, reserved and PGTT checks passed) by
-// (source-id, PASID), with the PASID-directory entry's FPD.
-// Entry (64 bytes): +0 u64 VALID | pasid << 16 | sid, +8 q0, +16 q1, +24 q2, +32 u32 dir FPD.
+// PASID cache: the decoded translation context of a (source-id, request PASID): the validated
+// PASID-table entry (present, reserved, PGTT/AW/FSPM checks passed) together with what the
+// context entry decided for this kind of request (PASIDE, PDTS, RID_PASID/RID_PRIV). Folding
+// the context's part in means a context-cache invalidation must drop the source-id's entries
+// here too, which it does (dropping more than required is always allowed).
+//
+// Record (64 bytes, also used as the scratch record when the cache is off):
+//   +0  u64 key (VALID | request key: sid | pasid << 16 | withPasid << 36)
+//   +8  u64 FSPTPTR   +16 u64 SSPTPTR   +24 u32 effective PASID   +28 u32 DID
+//   +32 u32 info (PC_* bits below)
+
+export const PC_FSROOT: usize = 8;
+export const PC_SSROOT: usize = 16;
+export const PC_PASID: usize = 24;
+export const PC_DID: usize = 28;
+export const PC_INFO: usize = 32;
+
+export const INFO_PGTT: u32 = 7; // bits 2:0
+export const INFO_AW_SHIFT: u32 = 3; // bits 5:3
+export const INFO_L5: u32 = 1 << 6;
+export const INFO_WPE: u32 = 1 << 7;
+export const INFO_EAFE: u32 = 1 << 8;
+export const INFO_SRE_OK: u32 = 1 << 9;
+export const INFO_ERE_OK: u32 = 1 << 10;
+export const INFO_RID_PRIV: u32 = 1 << 11;
+export const INFO_FPD: u32 = 1 << 12;
 
 const VALID: u64 = <u64>1 << 63;
 const ENTRY: usize = 64;
@@ -9,6 +32,7 @@ let base: usize = 0;
 let sets: u32 = 0;
 let ways: u32 = 0;
 let victim: u32 = 0;
+const scratch: usize = memory.data(64, 64);
 
 export function pcConfigure(ptr: usize, nsets: u32, nways: u32): void {
   base = ptr;
@@ -22,21 +46,17 @@ export function pcFlush(): void {
 }
 
 // @ts-ignore: decorator
-@inline function keyOf(sid: u32, pasid: u32): u64 {
-  return VALID | (<u64>pasid << 16) | <u64>sid;
+@inline function setOf(key: u64): usize {
+  const h = (<u32>key * 0x9e37_79b1) ^ (<u32>(key >> 16) * 0x85eb_ca6b);
+  return base + <usize>(((h ^ (h >> 15)) & (sets - 1)) * ways) * ENTRY;
 }
 
+/** The cached record for a request key, or 0. */
 // @ts-ignore: decorator
-@inline function setOf(sid: u32, pasid: u32): usize {
-  const h = (sid * 0x9e37_79b1) ^ (pasid * 0x85eb_ca6b);
-  return base + <usize>(((h >> 15) & (sets - 1)) * ways) * ENTRY;
-}
-
-/** Linear address of the cached entry (q0 at +8), or 0. */
-export function pcLookup(sid: u32, pasid: u32): usize {
+@inline export function pcLookup(key: u64): usize {
   if (sets == 0) return 0;
-  const s = setOf(sid, pasid);
-  const k = keyOf(sid, pasid);
+  const s = setOf(key);
+  const k = key | VALID;
   for (let w: u32 = 0; w < ways; w++) {
     const e = s + <usize>w * ENTRY;
     if (load<u64>(e) == k) return e;
@@ -44,23 +64,24 @@ export function pcLookup(sid: u32, pasid: u32): usize {
   return 0;
 }
 
-export function pcInsert(sid: u32, pasid: u32, q0: u64, q1: u64, q2: u64, dirFpd: bool): void {
-  if (sets == 0) return;
-  const s = setOf(sid, pasid);
-  let e: usize = 0;
+/** Where to write the record for `key`: a cache way (evicting round-robin), or the scratch record. */
+export function pcSlot(key: u64): usize {
+  if (sets == 0) return scratch;
+  const s = setOf(key);
   for (let w: u32 = 0; w < ways; w++) {
     const c = s + <usize>w * ENTRY;
-    if ((load<u64>(c) & VALID) == 0) {
-      e = c;
-      break;
-    }
+    if ((load<u64>(c) & VALID) == 0) return c;
   }
-  if (e == 0) e = s + <usize>(victim++ % ways) * ENTRY;
-  store<u64>(e, keyOf(sid, pasid));
-  store<u64>(e, q0, 8);
-  store<u64>(e, q1, 16);
-  store<u64>(e, q2, 24);
-  store<u32>(e, dirFpd ? 1 : 0, 32);
+  return s + <usize>(victim++ % ways) * ENTRY;
+}
+
+export function pcWrite(e: usize, key: u64, fsRoot: u64, ssRoot: u64, pasid: u32, did: u32, info: u32): void {
+  store<u64>(e, sets == 0 ? key : key | VALID);
+  store<u64>(e, fsRoot, PC_FSROOT);
+  store<u64>(e, ssRoot, PC_SSROOT);
+  store<u32>(e, pasid, PC_PASID);
+  store<u32>(e, did, PC_DID);
+  store<u32>(e, info, PC_INFO);
 }
 
 /**
@@ -68,15 +89,25 @@ export function pcInsert(sid: u32, pasid: u32, q0: u64, q1: u64, q2: u64, dirFpd
  * PASID-selective (DID and PASID), 3 global.
  */
 export function pcInvalidate(gran: u32, did: u32, pasid: u32): void {
+  if (gran == 3) {
+    pcFlush();
+    return;
+  }
+  const n = sets * ways;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = base + <usize>i * ENTRY;
+    if ((load<u64>(e) & VALID) == 0) continue;
+    if (load<u32>(e, PC_DID) != did) continue;
+    if (gran == 0 || load<u32>(e, PC_PASID) == pasid) store<u64>(e, 0);
+  }
+}
+
+/** Drop the records of source-ids matching `sid` outside `fnMask` (context-cache device invalidation). */
+export function pcInvalidateSid(sid: u32, fnMask: u32): void {
   const n = sets * ways;
   for (let i: u32 = 0; i < n; i++) {
     const e = base + <usize>i * ENTRY;
     const k = load<u64>(e);
-    if ((k & VALID) == 0) continue;
-    const entryDid = <u32>(load<u64>(e, 16) & 0xffff);
-    let hit = gran == 3;
-    if (gran == 0) hit = entryDid == did;
-    else if (gran == 1) hit = entryDid == did && <u32>((k >> 16) & 0xfffff) == pasid;
-    if (hit) store<u64>(e, 0);
+    if ((k & VALID) != 0 && ((<u32>k ^ sid) & 0xffff & ~fnMask) == 0) store<u64>(e, 0);
   }
 }

@@ -1,18 +1,21 @@
 // One DMA request end to end: translation enable, root/context, PASID entry, then the walk the
 // PGTT selects, then the interrupt-range output check. docs/semantics.md.
 
-import { CAP_DT, CAP_ERS, CAP_PT, CAP_SRS, has, ptrRsvd, sagaw, scalable, te } from './caps';
-import { ctxLin, legacyContext, smContext } from './context';
+import { CAP_DT, CAP_PT, has, ptrRsvd, sagaw, scalable, te } from './caps';
+import { ctxLin, legacyContext } from './context';
 import * as F from './faults';
 import { fsWalk, nestedWalk, W_EAFE, W_WPE } from './first-stage';
 import { requestKey, tlbEnabled, tlbInsert, tlbLookup, hitAddr, hitPerm, hitShift } from './iotlb';
+import { NO_PASID, PGTT_FS, PGTT_NESTED, PGTT_PT, PGTT_SS, REQ_EXEC, REQ_PRIV, REQ_WRITE, resolveFault, resolvePasid } from './pasid';
 import {
-  NO_PASID, pasidEntry, pe0, pe1, pe2, peFlags, pePasid, peRidPriv, PGTT_FS, PGTT_NESTED, PGTT_PT, PGTT_SS, REQ_EXEC, REQ_WRITE,
-} from './pasid';
+  INFO_AW_SHIFT, INFO_EAFE, INFO_ERE_OK, INFO_FPD, INFO_L5, INFO_PGTT, INFO_RID_PRIV, INFO_SRE_OK, INFO_WPE,
+  PC_DID, PC_FSROOT, PC_INFO, PC_PASID, PC_SSROOT, pcLookup,
+} from './pasid-cache';
 import {
   fault, ok, outAddr, outRaw, outShift, PERM_R, PERM_W, PERM_X, RAW_DIRTY, RAW_FS_RW, RAW_FS_US, setFpd, setHit,
 } from './result';
 import { ssWalk, ssOut, ssPerm, ssShift, ssLevel, SS_OK, SS_RANGE, SS_TOP_ACCESS, SS_ACCESS, SS_RSVD } from './second-stage';
+
 
 const PTR_MASK: u64 = ~<u64>0xfff;
 
@@ -43,33 +46,41 @@ function ssTranslate(ptr: u64, aw: u32, iova: u64, req: u32, legacy: bool): u32 
   return ok(ssOut, ssShift, ssPerm, RAW_FS_US | RAW_FS_RW | RAW_DIRTY | (ssPerm << 3));
 }
 
-function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, cache: bool): u32 {
-  let r = smContext(sid);
-  if (r != 0) return r;
-  r = pasidEntry(sid, ctxLin, pasid, flags);
-  if (r != 0) return r;
-  const pgtt = <u32>(pe0 >> 6) & 7;
-  const req = peFlags;
+// @ts-ignore: decorator
+@inline function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, cache: bool): u32 {
+  let pc = pcLookup(key);
+  if (pc == 0) {
+    pc = resolvePasid(sid, pasid, key);
+    if (pc == 0) return resolveFault;
+  }
+  const info = load<u32>(pc, PC_INFO);
+  setFpd((info & INFO_FPD) != 0);
+  const pgtt = info & INFO_PGTT;
+  // A request without PASID is a write or read, privileged only through RID_PRIV (§2).
+  const req = pasid != NO_PASID ? flags & (REQ_WRITE | REQ_EXEC | REQ_PRIV)
+    : (flags & REQ_WRITE) | ((info & INFO_RID_PRIV) != 0 ? REQ_PRIV : 0);
+  const aw = (info >> INFO_AW_SHIFT) & 7;
+  let r: u32;
   if (pgtt == PGTT_FS || pgtt == PGTT_NESTED) {
-    let wreq = req; // REQ_* bits are W_WRITE/W_EXEC/W_PRIV
-    if ((pe2 & 0x10) != 0) wreq |= W_WPE;
-    if ((pe2 & 0x80) != 0) wreq |= W_EAFE;
-    const levels: u32 = ((pe2 >> 2) & 3) == 1 ? 5 : 4;
+    if ((req & REQ_PRIV) != 0 && (info & INFO_SRE_OK) == 0) return fault(F.FR_SM_PASID_ENTRY_SRE, 0);
+    if ((req & REQ_EXEC) != 0 && (info & INFO_ERE_OK) == 0) return fault(F.FR_SM_PASID_ENTRY_ERE, 0);
+    // REQ_* bits are W_WRITE/W_EXEC/W_PRIV.
+    const wreq = req | ((info & INFO_WPE) != 0 ? W_WPE : 0) | ((info & INFO_EAFE) != 0 ? W_EAFE : 0);
+    const levels: u32 = (info & INFO_L5) != 0 ? 5 : 4;
     r = pgtt == PGTT_FS
-      ? fsWalk(pe2 & PTR_MASK, levels, iova, wreq)
-      : nestedWalk(pe2 & PTR_MASK, levels, iova, wreq, pe0 & PTR_MASK, <u32>(pe0 >> 2) & 7);
+      ? fsWalk(load<u64>(pc, PC_FSROOT), levels, iova, wreq)
+      : nestedWalk(load<u64>(pc, PC_FSROOT), levels, iova, wreq, load<u64>(pc, PC_SSROOT), aw);
   } else if (pgtt == PGTT_PT) {
     if ((iova & ptrRsvd) != 0) return fault(F.FR_SM_ADDR_BEYOND_MAX, 0);
     r = ok(iova, 12, PERM_R | PERM_W | PERM_X);
   } else {
-    r = ssTranslate(pe0 & PTR_MASK, <u32>(pe0 >> 2) & 7, iova, req, false);
+    r = ssTranslate(load<u64>(pc, PC_SSROOT), aw, iova, req, false);
   }
   if (r != 0) return r;
   if (inInterruptRange(outAddr)) return fault(F.FR_SM_INTERRUPT_ADDR, 0);
   if (cache && pgtt != PGTT_PT) {
-    const fs = pgtt != PGTT_SS;
-    tlbInsert(key, iova, outAddr, outShift, outRaw, <u32>(pe1 & 0xffff), pgtt, pePasid, fs && (pe2 & 0x10) != 0,
-      !fs || (has(CAP_SRS) && (pe2 & 1) != 0), !fs || (has(CAP_ERS) && (pe2 & 2) != 0), peRidPriv);
+    tlbInsert(key, iova, outAddr, outShift, outRaw, load<u32>(pc, PC_DID), pgtt, load<u32>(pc, PC_PASID),
+      (info & INFO_WPE) != 0, (info & INFO_SRE_OK) != 0, (info & INFO_ERE_OK) != 0, (info & INFO_RID_PRIV) != 0);
   }
   return 0;
 }

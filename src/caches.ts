@@ -9,11 +9,11 @@ import type { CoreExports } from './wasm/core.js';
 import type { LinearAllocator } from './wasm/linear.js';
 
 export interface CacheSizes {
-  /** Context-cache entries (default 256). */
+  /** Context-cache entries (default 256; 0 = no context cache). */
   context?: number;
-  /** PASID-cache entries (default 1024). */
+  /** PASID-cache entries (default 1024; 0 = no PASID cache). */
   pasid?: number;
-  /** IOTLB entries (default 4096). */
+  /** IOTLB entries (default 4096; 0 = no IOTLB: every request walks from the PASID entry). */
   iotlb?: number;
   /** Associativity of every cache (default 4, at most 16; a cache smaller than this is fully associative). */
   ways?: number;
@@ -30,8 +30,9 @@ export interface CacheStats {
 }
 
 function geometry(name: string, entries: number, ways: number): { sets: number; ways: number } {
+  if (entries === 0) return { sets: 0, ways: 0 };
   if (!Number.isInteger(entries) || entries < 1 || entries > 1 << 20 || (entries & (entries - 1)) !== 0) {
-    throw new VtdArgumentError(`caches.${name} must be a power of two in [1, 2^20], got ${entries}`);
+    throw new VtdArgumentError(`caches.${name} must be 0 or a power of two in [1, 2^20], got ${entries}`);
   }
   const w = Math.min(ways, entries);
   return { sets: entries / w, ways: w };
@@ -52,11 +53,12 @@ function addrHalves(addr: bigint): [number, number] {
 }
 
 export class Caches {
+  /** Whether any cache is on. */
   readonly enabled: boolean;
 
   /** @internal */
   constructor(private readonly core: CoreExports, alloc: LinearAllocator, options: CacheOptions | undefined) {
-    this.enabled = options !== false;
+    this.enabled = options !== false && !(options?.context === 0 && options?.pasid === 0 && options?.iotlb === 0);
     if (options === false) {
       core.ccConfigure(0, 0, 0);
       core.pcConfigure(0, 0, 0);
@@ -68,9 +70,9 @@ export class Caches {
     const cc = geometry('context', o.context, o.ways);
     const pc = geometry('pasid', o.pasid, o.ways);
     const tlb = geometry('iotlb', o.iotlb, o.ways);
-    core.ccConfigure(alloc.alloc(o.context * 64, 64), cc.sets, cc.ways);
-    core.pcConfigure(alloc.alloc(o.pasid * 64, 64), pc.sets, pc.ways);
-    core.tlbConfigure(alloc.alloc(o.iotlb * 32, 64), tlb.sets, tlb.ways);
+    core.ccConfigure(cc.sets ? alloc.alloc(o.context * 64, 64) : 0, cc.sets, cc.ways);
+    core.pcConfigure(pc.sets ? alloc.alloc(o.pasid * 64, 64) : 0, pc.sets, pc.ways);
+    core.tlbConfigure(tlb.sets ? alloc.alloc(o.iotlb * 32, 64) : 0, tlb.sets, tlb.ways);
   }
 
   /** Drop everything cached (what SRTP, a TE change and reset do). */

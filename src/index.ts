@@ -9,3 +9,4 @@ export type { WasmSource } from './wasm/core.js';
 export * from './guest/index.js';
 export { Caches, type CacheOptions, type CacheSizes, type CacheStats } from './caches.js';
 export { explainTranslation, formatExplanation, type Explanation, type ExplainedStep, type ExplainedField } from './explain.js';
+export * from './backend/index.js';
