@@ -51,7 +51,7 @@ export function ccInsert(sid: u32, src: usize, bytes: usize): usize {
       break;
     }
   }
-  if (e == 0) e = s + <usize>(victim++ % ways) * ENTRY;
+  if (e == 0) e = s + <usize>((victim++ & (ways - 1))) * ENTRY;
   store<u32>(e, sid | VALID);
   memory.fill(e + 8, 0, 32);
   memory.copy(e + 8, src, bytes);

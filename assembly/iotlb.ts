@@ -78,11 +78,18 @@ export function resetCounters(): void {
   return base + <usize>(((h ^ (h >> 15)) & (sets - 1)) * ways) * ENTRY;
 }
 
+/** Count lookups in bulk (the batch keeps its own counts in locals). */
+export function tlbCount(h: f64, m: f64): void {
+  hits += h;
+  misses += m;
+}
+
 /**
  * Look up `iova` for a request (flags: REQ_*). Returns true on a usable hit (hitAddr,
- * hitShift, hitPerm set); false means walk.
+ * hitShift, hitPerm set); false means walk. The caller counts hits and misses.
  */
-export function tlbLookup(key: u64, iova: u64, flags: u32): bool {
+// @ts-ignore: decorator
+@inline export function tlbLookup(key: u64, iova: u64, flags: u32): bool {
   let present = sizesPresent;
   for (let code: u32 = 0; present != 0; code++, present >>= 1) {
     if ((present & 1) == 0) continue;
@@ -114,18 +121,16 @@ export function tlbLookup(key: u64, iova: u64, flags: u32): bool {
       hitShift = <u32>shift;
       hitPerm = ((raw & RAW_SS_R) != 0 ? PERM_R : 0) | (fsW && (raw & RAW_SS_W) != 0 ? PERM_W : 0) |
         ((raw & RAW_FS_NX) == 0 && (raw & RAW_SS_X) != 0 ? PERM_X : 0);
-      hits += 1;
       return true;
     }
   }
-  misses += 1;
   return false;
 }
 
 /** Cache a successful walk. */
 export function tlbInsert(key: u64, iova: u64, out: u64, shift: u32, raw: u32, did: u32, pgtt: u32, effPasid: u32,
                           wpe: bool, sreOk: bool, ereOk: bool, ridPriv: bool): void {
-  const code = (shift - 12) / 9;
+  const code: u32 = shift == 12 ? 0 : shift == 21 ? 1 : 2;
   const size: u64 = <u64>1 << shift;
   const s = setOf(key, iova >> shift);
   let e: usize = 0;
@@ -136,7 +141,7 @@ export function tlbInsert(key: u64, iova: u64, out: u64, shift: u32, raw: u32, d
       break;
     }
   }
-  if (e == 0) e = s + <usize>(victim++ % ways) * ENTRY;
+  if (e == 0) e = s + <usize>((victim++ & (ways - 1))) * ENTRY;
   store<u64>(e, (iova & ~(size - 1)) | (<u64>code << 1) | VALID);
   store<u64>(e, key | (<u64>did << 37) | (<u64>pgtt << 53) | (wpe ? K_WPE : 0) | (sreOk ? K_SRE : 0) |
     (ereOk ? K_ERE : 0) | (ridPriv ? K_RIDPRIV : 0), 8);

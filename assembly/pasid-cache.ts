@@ -25,7 +25,8 @@ export const INFO_ERE_OK: u32 = 1 << 10;
 export const INFO_RID_PRIV: u32 = 1 << 11;
 export const INFO_FPD: u32 = 1 << 12;
 
-const VALID: u64 = <u64>1 << 63;
+export const PC_VALID: u64 = <u64>1 << 63;
+const VALID = PC_VALID;
 const ENTRY: usize = 64;
 
 let base: usize = 0;
@@ -33,6 +34,10 @@ let sets: u32 = 0;
 let ways: u32 = 0;
 let victim: u32 = 0;
 const scratch: usize = memory.data(64, 64);
+
+export function pcEnabled(): bool {
+  return sets != 0;
+}
 
 export function pcConfigure(ptr: usize, nsets: u32, nways: u32): void {
   base = ptr;
@@ -72,7 +77,7 @@ export function pcSlot(key: u64): usize {
     const c = s + <usize>w * ENTRY;
     if ((load<u64>(c) & VALID) == 0) return c;
   }
-  return s + <usize>(victim++ % ways) * ENTRY;
+  return s + <usize>((victim++ & (ways - 1))) * ENTRY;
 }
 
 export function pcWrite(e: usize, key: u64, fsRoot: u64, ssRoot: u64, pasid: u32, did: u32, info: u32): void {

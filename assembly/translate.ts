@@ -5,7 +5,7 @@ import { CAP_DT, CAP_PT, has, ptrRsvd, sagaw, scalable, te } from './caps';
 import { ctxLin, legacyContext } from './context';
 import * as F from './faults';
 import { fsWalk, nestedWalk, W_EAFE, W_WPE } from './first-stage';
-import { requestKey, tlbEnabled, tlbInsert, tlbLookup, hitAddr, hitPerm, hitShift } from './iotlb';
+import { requestKey, tlbCount, tlbEnabled, tlbInsert, tlbLookup, hitAddr, hitPerm, hitShift } from './iotlb';
 import { NO_PASID, PGTT_FS, PGTT_NESTED, PGTT_PT, PGTT_SS, REQ_EXEC, REQ_PRIV, REQ_WRITE, resolveFault, resolvePasid } from './pasid';
 import {
   INFO_AW_SHIFT, INFO_EAFE, INFO_ERE_OK, INFO_FPD, INFO_L5, INFO_PGTT, INFO_RID_PRIV, INFO_SRE_OK, INFO_WPE,
@@ -111,17 +111,22 @@ function legacyTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, 
 
 /** Translate one request. Returns 0 (result in outAddr/outShift/outPerm) or a fault reason. */
 // @ts-ignore: decorator
-@inline export function translate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
+@inline export function translate(sid: u32, pasid: u32, iova: u64, flags: u32, tlbLooked: bool = false): u32 {
   setHit(false);
   setFpd(false);
   if (!te) return ok(iova, 12, PERM_R | PERM_W | PERM_X);
-  // IOTLB first; only well-formed PASIDs are cached (a wider one faults in the walk anyway).
+  // IOTLB first (unless the caller already missed in it); only well-formed PASIDs are cached
+  // (a wider one faults in the walk anyway).
   const withPasid = pasid != NO_PASID;
   const cache = tlbEnabled() && (!withPasid || pasid <= 0xfffff);
   const key = requestKey(sid, pasid, withPasid);
-  if (cache && tlbLookup(key, iova, scalable ? flags : flags & REQ_WRITE)) {
-    setHit(true);
-    return ok(hitAddr, hitShift, hitPerm);
+  if (cache && !tlbLooked) {
+    const hit = tlbLookup(key, iova, scalable ? flags : flags & REQ_WRITE);
+    tlbCount(hit ? 1 : 0, hit ? 0 : 1);
+    if (hit) {
+      setHit(true);
+      return ok(hitAddr, hitShift, hitPerm);
+    }
   }
   return scalable ? smTranslate(sid, pasid, iova, flags, key, cache) : legacyTranslate(sid, pasid, iova, flags, key, cache);
 }

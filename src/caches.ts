@@ -15,7 +15,7 @@ export interface CacheSizes {
   pasid?: number;
   /** IOTLB entries (default 4096; 0 = no IOTLB: every request walks from the PASID entry). */
   iotlb?: number;
-  /** Associativity of every cache (default 4, at most 16; a cache smaller than this is fully associative). */
+  /** Associativity of every cache: 1, 2, 4 (default), 8 or 16; a cache smaller than this is fully associative. */
   ways?: number;
 }
 
@@ -66,7 +66,7 @@ export class Caches {
       return;
     }
     const o = { ...DEFAULTS, ...(options ?? {}) };
-    if (!Number.isInteger(o.ways) || o.ways < 1 || o.ways > 16) throw new VtdArgumentError(`caches.ways must be 1..16, got ${o.ways}`);
+    if (![1, 2, 4, 8, 16].includes(o.ways)) throw new VtdArgumentError(`caches.ways must be 1, 2, 4, 8 or 16, got ${o.ways}`);
     const cc = geometry('context', o.context, o.ways);
     const pc = geometry('pasid', o.pasid, o.ways);
     const tlb = geometry('iotlb', o.iotlb, o.ways);

@@ -9,4 +9,11 @@ export type { WasmSource } from './wasm/core.js';
 export * from './guest/index.js';
 export { Caches, type CacheOptions, type CacheSizes, type CacheStats } from './caches.js';
 export { explainTranslation, formatExplanation, type Explanation, type ExplainedStep, type ExplainedField } from './explain.js';
+export {
+  Viommu, DEFAULT_FAULT_RECORDS, QUALIFIED_FAULTS,
+  type ViommuOptions, type ViommuHooks, type VtdFaultRecord, type TraceFn, type InterruptFn, type ContextInvalidation,
+  type IotlbInvalidation, type PasidCacheInvalidation, type PasidIotlbInvalidation, type DeviceTlbInvalidation, type TranslationChange,
+} from './viommu/index.js';
+export * from './spec/registers.js';
+export * from './spec/descriptors.js';
 export * from './backend/index.js';

@@ -7,8 +7,10 @@ import { Caches, type CacheOptions } from './caches.js';
 import { VtdArgumentError } from './errors.js';
 import { GuestMemory, toGpa, type RegionSpec } from './memory/guest-memory.js';
 import { capFlags, resolveCaps, type Caps } from './spec/caps.js';
-import { faultName } from './spec/faults.js';
+import { FaultReason, faultName } from './spec/faults.js';
+import { Ttm } from './spec/registers.js';
 import type { FirstStageWalkRequest, TranslateRequest, TranslateResult } from './types.js';
+import { Viommu, type InterruptFn, type TraceFn, type VtdFaultRecord } from './viommu/index.js';
 import { loadCore, type CoreExports, type WasmSource } from './wasm/core.js';
 import { LinearAllocator } from './wasm/linear.js';
 
@@ -21,6 +23,16 @@ export interface VtdOptions {
   caches?: CacheOptions;
   /** Where to load vtd-core.wasm from (default: next to this module). */
   wasm?: WasmSource;
+  /**
+   * Interrupt messages of the register model: fault events (FECTL/FEDATA/FEADDR/FEUADDR) and
+   * invalidation completion events (IECTL/IEDATA/IEADDR/IEUADDR). `address` is the 64-bit
+   * message address (upper:lower register), `data` the message data.
+   */
+  onInterrupt?: InterruptFn;
+  /** Trace hook for notable events (writes to unimplemented registers, descriptors, faults). */
+  onTrace?: TraceFn;
+  /** Fault-recording registers (CAP.NFR + 1), 1..256; default 8. */
+  faultRecords?: number;
 }
 
 const DEFAULT_RAM = 256 * 1024 * 1024;
@@ -42,8 +54,20 @@ export class Vtd {
   private readonly alloc: LinearAllocator;
   private readonly result: { u32: Uint32Array; buf: ArrayBuffer | SharedArrayBuffer; ptr: number };
   private rootTable: { address: bigint; scalable: boolean } | undefined;
+  /** Translation enable (GSTS.TES) and the root table latched by SRTP (RTADDR with its TTM). */
+  private te = false;
+  private latched: { address: bigint; ttm: number } = { address: 0n, ttm: Ttm.LEGACY };
+  /** TE is on with a TTM the unit does not support: every request faults 0x30. */
+  private rootInvalid = false;
+  /**
+   * The register file as a guest driver sees it (`read(offset, size)`, `write(offset, size,
+   * value)`), with queued invalidation, fault recording and event interrupts.
+   */
+  readonly mmio: Viommu;
 
-  private constructor(private readonly core: CoreExports, caps: Caps, regions: RegionSpec[], caches: CacheOptions | undefined) {
+  private constructor(
+    private readonly core: CoreExports, caps: Caps, regions: RegionSpec[], caches: CacheOptions | undefined, options: VtdOptions,
+  ) {
     this.caps = Object.freeze(caps);
     core.configure(capFlags(caps), caps.sagaw, caps.mgaw, caps.haw);
     this.alloc = new LinearAllocator(core.memory, core.heapBase());
@@ -51,6 +75,7 @@ export class Vtd {
     this.memory = new GuestMemory(core, this.alloc, regions);
     const ptr = core.resultPtr();
     this.result = { ptr, buf: core.memory.buffer, u32: new Uint32Array(core.memory.buffer, ptr, 7) };
+    this.mmio = new Viommu(this, { onInterrupt: options.onInterrupt, onTrace: options.onTrace, faultRecords: options.faultRecords });
   }
 
   static async create(options: VtdOptions = {}): Promise<Vtd> {
@@ -60,8 +85,15 @@ export class Vtd {
       throw new VtdArgumentError('give memory.size or memory.regions, not both');
     }
     const regions = mem.regions ?? [{ base: 0n, size: mem.size ?? DEFAULT_RAM }];
+    const fr = options.faultRecords;
+    if (fr !== undefined && (!Number.isInteger(fr) || fr < 1 || fr > 256)) {
+      throw new VtdArgumentError(`faultRecords must be an integer in [1, 256], got ${String(fr)}`);
+    }
+    for (const k of ['onInterrupt', 'onTrace'] as const) {
+      if (options[k] !== undefined && typeof options[k] !== 'function') throw new VtdArgumentError(`${k} must be a function`);
+    }
     const core = await loadCore(options.wasm);
-    return new Vtd(core, caps, regions, options.caches);
+    return new Vtd(core, caps, regions, options.caches, options);
   }
 
   /**
@@ -74,17 +106,55 @@ export class Vtd {
     if (address & 0xfffn) throw new VtdArgumentError('root table address must be 4 KiB aligned');
     const scalable = options.scalable ?? this.caps.smts;
     if (scalable && !this.caps.smts) throw new VtdArgumentError('scalable-mode root table needs caps.smts');
-    this.core.setRootTable(Number(address & 0xffff_ffffn), Number(address >> 32n), scalable ? 1 : 0, 1);
-    this.core.flushCaches();
-    this.caches.scalableMode = scalable;
-    this.rootTable = { address, scalable };
+    this.latched = { address, ttm: scalable ? Ttm.SCALABLE : Ttm.LEGACY };
+    this.te = true;
+    this.applyTranslation();
+    this.mmio.apiTranslationChanged(this.latched, true);
   }
 
   /** Turn DMA remapping off (GCMD.TE = 0): requests pass untranslated; caches are dropped. */
   disableTranslation(): void {
-    this.core.setRootTable(0, 0, 1, 0);
+    this.te = false;
+    this.applyTranslation();
+    this.mmio.apiTranslationChanged(undefined, false);
+  }
+
+  /** @internal SRTP: latch the root-table address and TTM (RTADDR); drops every cached entry. */
+  latchRootTable(address: bigint, ttm: number): void {
+    this.latched = { address: address & ~0xfffn, ttm };
+    this.applyTranslation();
+  }
+
+  /** @internal GCMD.TE: translation on or off with the latched root table; drops every cached entry. */
+  setTranslationEnabled(on: boolean): void {
+    this.te = on;
+    this.applyTranslation();
+  }
+
+  /** @internal Whether DMA remapping is enabled (GSTS.TES). */
+  get translationEnabled(): boolean {
+    return this.te;
+  }
+
+  private applyTranslation(): void {
+    const { address, ttm } = this.latched;
+    const valid = ttm === Ttm.LEGACY || (ttm === Ttm.SCALABLE && this.caps.smts);
+    const scalable = ttm === Ttm.SCALABLE;
+    const on = this.te && valid;
+    this.rootInvalid = this.te && !valid;
+    this.core.setRootTable(Number(address & 0xffff_ffffn), Number(address >> 32n), scalable ? 1 : 0, on ? 1 : 0);
     this.core.flushCaches();
-    this.rootTable = undefined;
+    this.caches.scalableMode = scalable;
+    this.rootTable = on ? { address, scalable } : undefined;
+  }
+
+  /**
+   * The faults recorded in the fault-recording registers (pending records, oldest first), for
+   * embedders that do not parse FRCD. With `clear`, they are serviced afterwards (F and PFO
+   * cleared), as a driver's fault handler does.
+   */
+  faults(options: { clear?: boolean } = {}): VtdFaultRecord[] {
+    return this.mmio.faults(options);
   }
 
   /** The programmed root table, or undefined while translation is disabled. */
@@ -117,9 +187,14 @@ export class Vtd {
     };
   }
 
-  /** Translate one DMA request as the hardware would. Faults are results, not exceptions. */
+  /**
+   * Translate one DMA request as the hardware would. Faults are results, not exceptions; they
+   * are also recorded in the fault-recording registers (unless FPD suppresses them).
+   */
   translate(req: TranslateRequest): TranslateResult {
-    return this.translateDetailed(req).result;
+    const d = this.translateDetailed(req);
+    if (!d.result.ok) this.mmio.recordFault(req, d.result.fault.reason, d.fpd);
+    return d.result;
   }
 
   /**
@@ -133,6 +208,10 @@ export class Vtd {
       throw new VtdArgumentError(`pasid must be 0..0xfffff or undefined, got ${pasid}`);
     }
     const iova = checkIova(req.iova);
+    if (this.rootInvalid) {
+      const reason = FaultReason.SM_RTADDR_INV;
+      return { result: { ok: false, fault: { reason, name: faultName(reason) } }, fpd: false, iotlbHit: false };
+    }
     const flags = (req.write ? 1 : 0) | (req.exec ? 2 : 0) | (req.priv ? 4 : 0);
     const r = this.core.translate(sid, pasid ?? NO_PASID, Number(iova & 0xffff_ffffn), Number(iova >> 32n), flags);
     const bits = this.out[6]!;
@@ -171,7 +250,10 @@ export class Vtd {
     return new TranslationBatch(this.core, capacity, ptrs);
   }
 
-  /** Translate the first `count` requests of `batch`; returns how many faulted. */
+  /**
+   * Translate the first `count` requests of `batch`; returns how many faulted. Faults are
+   * recorded in the fault-recording registers as for translate().
+   */
   translateBatch(batch: TranslationBatch, count: number = batch.capacity): number {
     if (!(batch instanceof TranslationBatch) || batch.core !== this.core) {
       throw new VtdArgumentError('batch was not created by this Vtd');
@@ -179,7 +261,17 @@ export class Vtd {
     if (!Number.isInteger(count) || count < 0 || count > batch.capacity) {
       throw new VtdArgumentError(`count must be 0..${batch.capacity}, got ${count}`);
     }
-    const p = batch.ptrs;
-    return this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault, p.info);
+    let faults: number;
+    if (this.rootInvalid) {
+      batch.address.fill(0n, 0, count);
+      batch.fault.fill(FaultReason.SM_RTADDR_INV, 0, count);
+      batch.faultInfo.fill(0, 0, count);
+      faults = count;
+    } else {
+      const p = batch.ptrs;
+      faults = this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault, p.info);
+    }
+    if (faults > 0) this.mmio.recordBatchFaults(batch, count);
+    return faults;
   }
 }

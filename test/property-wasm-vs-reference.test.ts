@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caps, TranslateRequest, TranslateResult } from '../src/index.js';
+import { NO_PASID, type Caps, type TranslateRequest, type TranslateResult, type TranslationBatch } from '../src/index.js';
 import { GuestBuilder } from '../src/guest/index.js';
 import { Pair, Rng } from './support/harness.js';
 
@@ -230,8 +230,9 @@ function buildValid(pair: Pair, rng: Rng): { mappings: Mapping[]; devices: { sid
         k === 'first-stage' ? caps.fsts : k === 'second-stage' ? caps.ssts && awChoices.length : k === 'nested' ? caps.nest && awChoices.length : caps.pt);
       if (!kinds.length) break;
       if (rng.chance(0.1)) {
-        // Not well-formed: any PGTT, AW and FSPM, maybe not present.
-        guest.pasidEntry(sid, pasid, { pgtt: rng.int(8), aw: rng.int(8), fspm: rng.int(4), present: rng.chance(0.7), fsptptr: 0x1000n, ssptptr: 0x1000n });
+        // Not well-formed: any PGTT, AW and FSPM, maybe not present (its tables: an empty page).
+        const empty = guest.alloc.alloc();
+        guest.pasidEntry(sid, pasid, { pgtt: rng.int(8), aw: rng.int(8), fspm: rng.int(4), present: rng.chance(0.7), fsptptr: empty, ssptptr: empty });
         continue;
       }
       const kind = rng.pick(kinds);
@@ -279,6 +280,8 @@ function buildValid(pair: Pair, rng: Rng): { mappings: Mapping[]; devices: { sid
   }
   pair.syncFromWasm();
   pair.setRoot(guest.root(), scalable);
+  // The tables are allocated from 0x1000 upwards (first fit, nothing freed).
+  snapBytes = 0x1000 + guest.alloc.used * 4096;
   return { mappings, devices, scalable };
 }
 
@@ -294,6 +297,36 @@ function validRequest(rng: Rng, built: ReturnType<typeof buildValid>): Translate
   const pasid = k < 5 && dev.pasids.length ? rng.pick(dev.pasids) : k < 7 ? rng.int(1 << 10) : k < 8 ? rng.int(1 << 20) : undefined;
   return { sid: dev.sid, ...(pasid === undefined ? {} : { pasid }), iova: hostileIova(rng), ...flags };
 }
+
+/** Translate `reqs` in one batch; each answer shaped like vtd.translate's (without page size and permissions). */
+function batchAnswers(pair: Pair, reqs: TranslateRequest[]): string[] {
+  const b = batchFor(pair, reqs.length);
+  reqs.forEach((r, i) => {
+    b.sid[i] = r.sid;
+    b.pasid[i] = r.pasid ?? NO_PASID;
+    b.iova[i] = r.iova;
+    b.flags[i] = (r.write ? 1 : 0) | (r.exec ? 2 : 0) | (r.priv ? 4 : 0);
+  });
+  pair.vtd.translateBatch(b, reqs.length);
+  return reqs.map((_, i) => (b.fault[i] ? `fault 0x${b.fault[i]!.toString(16)}` : `ok 0x${b.address[i]!.toString(16)}`));
+}
+/** The low MiB of each RAM region, where the encoders allocate the tables. */
+/** Where A/D bits can land: the tables of the configuration last built (from GPA 0). */
+let snapBytes = 0;
+function snapshot(pair: Pair): Uint8Array[] {
+  return [pair.vtd.memory.read(0n, snapBytes)];
+}
+function restore(pair: Pair, snap: Uint8Array[]): void {
+  pair.vtd.memory.write(0n, snap[0]!);
+}
+const batches = new Map<Pair, TranslationBatch>();
+function batchFor(pair: Pair, n: number): TranslationBatch {
+  let b = batches.get(pair);
+  if (!b) batches.set(pair, (b = pair.vtd.createBatch(64)));
+  if (n > b.capacity) throw new Error('batch too small');
+  return b;
+}
+const short = (r: TranslateResult) => (r.ok ? `ok 0x${r.address.toString(16)}` : `fault 0x${r.fault.reason.toString(16)}`);
 
 describe('WASM walker == reference walker on well-formed tables', () => {
   const validPairs: Pair[] = [];
@@ -319,15 +352,39 @@ describe('WASM walker == reference walker on well-formed tables', () => {
         }
         pair.syncFromWasm();
         const where = () => `seed ${seed} preset ${preset} flips ${flips}`;
+        const before = snapshot(pair);
+        const asked: TranslateRequest[] = [];
+        const answers: string[] = [];
         for (let i = 0; i < 20; i++) {
           const req = validRequest(rng, built);
           const walked = expectAgreement(pair, () => pair.translate(req), () => `${where()} request ${show(req)}`);
+          asked.push(req);
+          answers.push(short(walked));
           if (flips === 0) {
             // Well-formed tables: the same request again, now from the IOTLB where it was cached,
             // gives the same answer (after the walk's own A/D writes, which change no structure).
             const again = pair.vtd.translate(req);
             if (show(walked) !== show(again)) throw new Error(`IOTLB answer differs for ${where()} ${show(req)}: ${show(walked)} then ${show(again)}`);
           }
+        }
+        {
+          // The same requests as one batch equal the same requests one by one on a cached unit,
+          // from the same memory: same answers, same A/D bits (the batch's fast path must defer
+          // to the full walk whenever that would write or fault).
+          restore(pair, before);
+          pair.vtd.caches.flush();
+          const one = asked.map((r) => short(pair.vtd.translate(r)));
+          const afterOne = snapshot(pair);
+          restore(pair, before);
+          pair.vtd.caches.flush();
+          const got = batchAnswers(pair, asked);
+          for (let i = 0; i < asked.length; i++) {
+            if (got[i] !== one[i]) throw new Error(`batch differs for ${where()} ${show(asked[i])}: ${got[i]} vs ${one[i]}`);
+          }
+          snapshot(pair).forEach((b, i) => {
+            if (Buffer.compare(b, afterOne[i]!) !== 0) throw new Error(`batch left different A/D bits for ${where()}`);
+          });
+          if (flips === 0) one.forEach((a, i) => expect(a).toBe(answers[i])); // well-formed: caching changes nothing
         }
         // Aimed corruption: flip a bit of an entry on a mapping's walk, then use that mapping.
         const aimed = built.mappings.filter((m) => m.path.length);
@@ -336,11 +393,30 @@ describe('WASM walker == reference walker on well-formed tables', () => {
           const gpa = rng.pick(m.path);
           pair.vtd.memory.writeU64(gpa, pair.vtd.memory.readU64(gpa) ^ (1n << BigInt(rng.int(64))));
           pair.syncFromWasm();
+          const start = snapshot(pair);
+          const reqs: TranslateRequest[] = [];
           for (let i = 0; i < 3; i++) {
             const req = { sid: m.sid, ...(m.pasid === undefined ? {} : { pasid: m.pasid }), iova: m.iova + BigInt(rng.int(m.size)),
               write: rng.chance(0.5), exec: rng.chance(0.2), priv: rng.chance(0.3) };
+            reqs.push(req);
             expectAgreement(pair, () => pair.translate(req), () => `${where()} aimed at 0x${gpa.toString(16)} request ${show(req)}`);
           }
+          // ... and the batch (twice: the second time its fast path sees the A/D bits set) agrees
+          // with the same requests one by one on a cached unit.
+          for (const pass of [0, 1]) {
+            restore(pair, start);
+            pair.vtd.caches.flush();
+            const twice = [...reqs, ...reqs];
+            const one = twice.map((r) => short(pair.vtd.translate(r)));
+            const afterOne = snapshot(pair);
+            restore(pair, start);
+            pair.vtd.caches.flush();
+            const got = batchAnswers(pair, twice);
+            if (show(got) !== show(one) || snapshot(pair).some((b, i) => Buffer.compare(b, afterOne[i]!) !== 0)) {
+              throw new Error(`batch differs (pass ${pass}) for ${where()} aimed at 0x${gpa.toString(16)}: ${show(got)} vs ${show(one)}`);
+            }
+          }
+          pair.syncFromWasm();
         }
       }),
       { numRuns: 3_000 },
