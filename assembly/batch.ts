@@ -11,7 +11,10 @@
 
 import { CAP_FS1GP, has, pteAddrRsvd, scalable, te } from './caps';
 import { FS_A, FS_D, FS_EA, FS_P, FS_PS, FS_RW, FS_US } from './first-stage';
-import { hitAddr, requestKey, tlbCount, tlbEnabled, tlbInsert, tlbLookup } from './iotlb';
+import {
+  grantsOf, hitAddr, K_RIDPRIV, KEY_MASK, keyHash, keyWord, needsOf, requestKey, setAt, tlbCount, tlbEnabled, tlbFill4k,
+  tlbInsert, tlbLookup, tlbSizesPresent, tlbWays,
+} from './iotlb';
 import { base0, lin0, size0 } from './memory';
 import { NO_PASID, PGTT_FS, REQ_EXEC, REQ_PRIV, REQ_WRITE } from './pasid';
 import {
@@ -50,6 +53,11 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
   let usable = false; // a first-stage record the fast walk can serve
   let root: u64 = 0, topShift: u64 = 0, canonShift: u64 = 0, need: u64 = 0, accNeed: u64 = 0;
   let write = false;
+  let kh: u32 = 0, needsA: u32 = 0, needsB: u32 = 0; // IOTLB: key hash, grants needed (without / with RID_PRIV)
+  let kw: u64 = 0, effPasid: u32 = 0, wpe = false, sreOk = false, ereOk = false; // what a fill writes
+  let victim: u32 = 0;
+  let recheck = false; // the full path ran since the record was found
+  const ways = tlbWays();
   let hits = 0, misses = 0; // IOTLB lookups made here, counted once at the end
   for (let i: usize = 0; i < <usize>count; i++) {
     const sid = <u32>load<u16>(sidPtr + (i << 1));
@@ -60,11 +68,16 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
     let looked = false;
     if (fast && (pasid == NO_PASID || pasid <= 0xfffff)) {
       const kind = (<u64>pasid << 32) | (<u64>flags << 16) | <u64>sid;
-      if (kind != lastKind || load<u64>(pc) != (key | PC_VALID)) {
+      // Only the full path changes the PASID cache, so the record is re-checked only after it ran.
+      if (kind != lastKind || (recheck && load<u64>(pc) != (key | PC_VALID))) {
         // A new kind of request, or its record left the PASID cache: decode again.
         lastKind = kind;
         key = requestKey(sid, pasid, pasid != NO_PASID);
+        kh = keyHash(key);
+        needsA = needsOf(pasid != NO_PASID ? flags : flags & REQ_WRITE);
+        needsB = needsOf(pasid != NO_PASID ? flags : (flags & REQ_WRITE) | REQ_PRIV);
         pc = pcLookup(key);
+        recheck = false;
         usable = false;
         if (pc != 0) {
           const info = load<u32>(pc, PC_INFO);
@@ -83,10 +96,46 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
           // refuse without it (user, or WPE), no XD for an execute.
           accNeed = (user ? FS_US : 0) | (write && (user || (info & INFO_WPE) != 0) ? FS_RW : 0) |
             ((req & REQ_EXEC) != 0 ? NXINV : 0);
+          wpe = (info & INFO_WPE) != 0;
+          sreOk = (info & INFO_SRE_OK) != 0;
+          ereOk = (info & INFO_ERE_OK) != 0;
+          effPasid = load<u32>(pc, PC_PASID);
+          kw = keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sreOk, ereOk, (info & INFO_RID_PRIV) != 0);
         }
       }
-      if (tlbOn && tlbLookup(key, iova, flags)) {
-        addr = hitAddr;
+      let hit = false;
+      let fill: usize = 0; // where a 4 KiB fill goes, when the probe saw the set
+      if (tlbOn) {
+        const sizes = tlbSizesPresent();
+        if (sizes <= 1) {
+          // Only 4 KiB entries cached: one set to probe, grants tested with one mask.
+          const tag = (iova & ~<u64>0xfff) | 1;
+          const set = setAt(kh, iova >> 12);
+          fill = set + <usize>((victim++ & (ways - 1)) * 32);
+          for (let w: u32 = 0; w < ways; w++) {
+            const e = set + <usize>w * 32;
+            const t = load<u64>(e);
+            if ((t & 1) == 0) fill = e;
+            if (t != tag) continue;
+            const k = load<u64>(e, 8);
+            if ((k & KEY_MASK) != key) continue;
+            fill = e; // the same page: a refill replaces it rather than duplicating it
+            const needs = (k & K_RIDPRIV) != 0 ? needsB : needsA;
+            if ((load<u32>(e, 28) & needs) == needs) {
+              const out = load<u64>(e, 16) | (iova & 0xfff);
+              if ((out >> 20) != 0xfee) {
+                addr = out;
+                hit = true;
+              }
+            }
+            break;
+          }
+        } else if (tlbLookup(key, iova, flags)) {
+          addr = hitAddr;
+          hit = true;
+        }
+      }
+      if (hit) {
         hits++;
       } else if (usable) {
         looked = tlbOn;
@@ -123,11 +172,11 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
             if ((out >> 20) != 0xfee) {
               addr = out;
               if (tlbOn) {
-                const info = load<u32>(pc, PC_INFO);
                 const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | ((acc & FS_RW) != 0 ? RAW_FS_RW : 0) |
                   ((acc & NXINV) == 0 ? RAW_FS_NX : 0) | ((e & FS_D) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
-                tlbInsert(key, iova, out, <u32>shift, raw, load<u32>(pc, PC_DID), PGTT_FS, load<u32>(pc, PC_PASID),
-                  (info & INFO_WPE) != 0, (info & INFO_SRE_OK) != 0, (info & INFO_ERE_OK) != 0, (info & INFO_RID_PRIV) != 0);
+                if (fill != 0 && shift == 12) tlbFill4k(fill, iova, out, kw, effPasid, grantsOf(raw, wpe, sreOk, ereOk));
+                else tlbInsert(key, iova, out, <u32>shift, raw, <u32>(kw >> 37) & 0xffff, PGTT_FS, effPasid, wpe, sreOk, ereOk,
+                  (kw & K_RIDPRIV) != 0);
               }
             }
           }
@@ -143,6 +192,7 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
       continue;
     }
     const r = slowPath(sid, pasid, iova, flags, looked);
+    recheck = true;
     store<u64>(addrPtr + (i << 3), r == 0 ? outAddr : 0);
     store<u8>(faultPtr + i, <u8>r);
     if (r != 0) {

@@ -22,12 +22,12 @@ import {
 
 const ENTRY: usize = 32;
 const VALID: u64 = 1;
-const KEY_MASK: u64 = (<u64>1 << 37) - 1;
+export const KEY_MASK: u64 = (<u64>1 << 37) - 1;
 const WITH_PASID: u64 = <u64>1 << 36;
 const K_WPE: u64 = <u64>1 << 56;
 const K_SRE: u64 = <u64>1 << 57;
 const K_ERE: u64 = <u64>1 << 58;
-const K_RIDPRIV: u64 = <u64>1 << 59;
+export const K_RIDPRIV: u64 = <u64>1 << 59;
 
 let base: usize = 0;
 let sets: u32 = 0;
@@ -71,11 +71,84 @@ export function resetCounters(): void {
   return withPasid ? <u64>sid | (<u64>pasid << 16) | WITH_PASID : <u64>sid;
 }
 
+/** The key's share of the set index (computed once per kind of request by the batch). */
+// @ts-ignore: decorator
+@inline export function keyHash(key: u64): u32 {
+  return (<u32>key ^ <u32>(key >> 16) * 0x85eb_ca6b) * 0x9e37_79b1;
+}
+
+/** The set for page number `vpn` of a key with hash `kh`. */
+// @ts-ignore: decorator
+@inline export function setAt(kh: u32, vpn: u64): usize {
+  const h = <u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32) ^ kh;
+  return base + <usize>(((h ^ (h >> 15)) & (sets - 1)) * ways) * ENTRY;
+}
+
 // @ts-ignore: decorator
 @inline function setOf(key: u64, vpn: u64): usize {
-  const k = <u32>key ^ <u32>(key >> 16) * 0x85eb_ca6b;
-  const h = (<u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32)) ^ (k * 0x9e37_79b1);
-  return base + <usize>(((h ^ (h >> 15)) & (sets - 1)) * ways) * ENTRY;
+  return setAt(keyHash(key), vpn);
+}
+
+/**
+ * Grants, computed when an entry is filled (bits 15:8 of its raw word): what kinds of request
+ * it may answer. A request needs the grants `needsOf` gives; one mask test decides a hit.
+ */
+export const G_US: u32 = 1 << 8; // user request: U/S at every first-stage level
+export const G_R: u32 = 1 << 9; // read: second-stage R
+export const G_WU: u32 = 1 << 10; // user write: R/W, second-stage W, D set
+export const G_WS: u32 = 1 << 11; // supervisor write: R/W or WPE clear, second-stage W, D set
+export const G_X: u32 = 1 << 12; // execute: ERE, no XD, second-stage X
+export const G_S: u32 = 1 << 13; // supervisor request: SRE
+
+// @ts-ignore: decorator
+@inline export function needsOf(req: u32): u32 {
+  const user = (req & REQ_PRIV) == 0;
+  let n: u32 = user ? G_US : G_S;
+  if ((req & REQ_WRITE) != 0) n |= user ? G_WU : G_WS;
+  else n |= G_R;
+  if ((req & REQ_EXEC) != 0) n |= G_X;
+  return n;
+}
+
+export function tlbSizesPresent(): u32 {
+  return sizesPresent;
+}
+
+/** The key word of an entry (+8) for what the PASID entry said. */
+// @ts-ignore: decorator
+@inline export function keyWord(key: u64, did: u32, pgtt: u32, wpe: bool, sreOk: bool, ereOk: bool, ridPriv: bool): u64 {
+  return key | (<u64>did << 37) | (<u64>pgtt << 53) | (wpe ? K_WPE : 0) | (sreOk ? K_SRE : 0) |
+    (ereOk ? K_ERE : 0) | (ridPriv ? K_RIDPRIV : 0);
+}
+
+/** The raw word of an entry (+28): the raw access bits and the grants they give. */
+// @ts-ignore: decorator
+@inline export function grantsOf(raw: u32, wpe: bool, sreOk: bool, ereOk: bool): u32 {
+  const wOk = (raw & RAW_SS_W) != 0 && (raw & RAW_DIRTY) != 0;
+  const fsRw = (raw & RAW_FS_RW) != 0;
+  let g = raw & 0xff;
+  if ((raw & RAW_FS_US) != 0) g |= G_US;
+  if ((raw & RAW_SS_R) != 0) g |= G_R;
+  if (wOk && fsRw) g |= G_WU;
+  if (wOk && (fsRw || !wpe)) g |= G_WS;
+  if ((raw & (RAW_FS_NX | RAW_SS_X)) == RAW_SS_X && ereOk) g |= G_X;
+  if (sreOk) g |= G_S;
+  return g;
+}
+
+/** Fill the 4 KiB entry at `e` (the batch found the set while probing). */
+// @ts-ignore: decorator
+@inline export function tlbFill4k(e: usize, iova: u64, out: u64, kw: u64, effPasid: u32, grants: u32): void {
+  store<u64>(e, (iova & ~<u64>0xfff) | VALID);
+  store<u64>(e, kw, 8);
+  store<u64>(e, out & ~<u64>0xfff, 16);
+  store<u32>(e, effPasid, 24);
+  store<u32>(e, grants, 28);
+  sizesPresent |= 1;
+}
+
+export function tlbWays(): u32 {
+  return ways;
 }
 
 /** Count lookups in bulk (the batch keeps its own counts in locals). */
@@ -106,17 +179,11 @@ export function tlbCount(h: f64, m: f64): void {
       let req = flags;
       if ((key & WITH_PASID) == 0) req = (req & REQ_WRITE) | ((k & K_RIDPRIV) != 0 ? REQ_PRIV : 0);
       const raw = load<u32>(e, 28);
-      const user = (req & REQ_PRIV) == 0;
-      const write = (req & REQ_WRITE) != 0;
-      const exec = (req & REQ_EXEC) != 0;
-      const fsW = (raw & RAW_FS_RW) != 0 || (!user && (k & K_WPE) == 0);
-      if (!user && (k & K_SRE) == 0) break;
-      if (exec && ((k & K_ERE) == 0 || (raw & (RAW_FS_NX | RAW_SS_X)) != RAW_SS_X)) break;
-      if (user && (raw & RAW_FS_US) == 0) break;
-      if (write && (!fsW || (raw & RAW_SS_W) == 0 || (raw & RAW_DIRTY) == 0)) break;
-      if (!write && (raw & RAW_SS_R) == 0) break;
+      const needs = needsOf(req);
+      if ((raw & needs) != needs) break;
       const out = load<u64>(e, 16) | (iova & ((<u64>1 << shift) - 1));
       if ((out >> 20) == 0xfee) break; // the interrupt range inside a large page: let the walk fault
+      const fsW = (raw & RAW_FS_RW) != 0 || ((req & REQ_PRIV) != 0 && (k & K_WPE) == 0);
       hitAddr = out;
       hitShift = <u32>shift;
       hitPerm = ((raw & RAW_SS_R) != 0 ? PERM_R : 0) | (fsW && (raw & RAW_SS_W) != 0 ? PERM_W : 0) |
@@ -133,21 +200,24 @@ export function tlbInsert(key: u64, iova: u64, out: u64, shift: u32, raw: u32, d
   const code: u32 = shift == 12 ? 0 : shift == 21 ? 1 : 2;
   const size: u64 = <u64>1 << shift;
   const s = setOf(key, iova >> shift);
+  const tag = (iova & ~(size - 1)) | (<u64>code << 1) | VALID;
   let e: usize = 0;
   for (let w: u32 = 0; w < ways; w++) {
     const c = s + <usize>w * ENTRY;
-    if ((load<u64>(c) & VALID) == 0) {
+    const t = load<u64>(c);
+    // The same page of the same key is replaced, never duplicated; else the first free way.
+    if (t == tag && (load<u64>(c, 8) & KEY_MASK) == key) {
       e = c;
       break;
     }
+    if (e == 0 && (t & VALID) == 0) e = c;
   }
   if (e == 0) e = s + <usize>((victim++ & (ways - 1))) * ENTRY;
-  store<u64>(e, (iova & ~(size - 1)) | (<u64>code << 1) | VALID);
-  store<u64>(e, key | (<u64>did << 37) | (<u64>pgtt << 53) | (wpe ? K_WPE : 0) | (sreOk ? K_SRE : 0) |
-    (ereOk ? K_ERE : 0) | (ridPriv ? K_RIDPRIV : 0), 8);
+  store<u64>(e, tag);
+  store<u64>(e, keyWord(key, did, pgtt, wpe, sreOk, ereOk, ridPriv), 8);
   store<u64>(e, out & ~(size - 1), 16);
   store<u32>(e, effPasid, 24);
-  store<u32>(e, raw, 28);
+  store<u32>(e, grantsOf(raw, wpe, sreOk, ereOk), 28);
   sizesPresent |= <u32>1 << code;
 }
 
