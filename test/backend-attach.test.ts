@@ -11,26 +11,11 @@ import {
   IOMMU_HWPT_FAULT_ID_VALID as FAULT, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R,
   IOMMU_IOAS_MAP_WRITEABLE as W, MSI_WINDOW, SimIommufd, type VtdS1Data,
 } from '../src/backend/index.js';
+import { expectFailsCleanly } from './support/backend.js';
 
 const S1: VtdS1Data = { flags: 0, pgtblAddr: 0x1000n, addrWidth: 48 };
 
-function expectErrno(fn: () => unknown, errno: Errno): BackendError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackendError);
-    expect((e as BackendError).errno, (e as Error).message).toBe(errno);
-    return e as BackendError;
-  }
-  throw new Error(`expected ${errno}, but the call succeeded`);
-}
 
-function expectFailsCleanly(sim: SimIommufd, fn: () => unknown, errno: Errno): void {
-  const before = sim.state();
-  expectErrno(fn, errno);
-  expect(sim.state()).toEqual(before);
-  expect(sim.checkConsistency()).toEqual([]);
-}
 
 const reservedOf = (sim: SimIommufd, ioas: number) =>
   sim.state().ioas.find((i) => i.id === ioas)!.reserved.filter((r) => r.owner.startsWith('device'));

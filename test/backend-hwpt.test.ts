@@ -13,28 +13,12 @@ import {
   IOMMU_VTD_INV_FLAGS_LEAF, IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE, SimIommufd, UnreadableUserData, vtdHostRegs,
   decodeHostCaps, type VtdS1Data,
 } from '../src/backend/index.js';
+import { expectErrno, expectFailsCleanly } from './support/backend.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const S1: VtdS1Data = { flags: 0, pgtblAddr: 0x1000n, addrWidth: 48 };
 
-function expectErrno(fn: () => unknown, errno: Errno): BackendError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackendError);
-    expect((e as BackendError).errno, (e as Error).message).toBe(errno);
-    return e as BackendError;
-  }
-  throw new Error(`expected ${errno}, but the call succeeded`);
-}
 
-function expectFailsCleanly(sim: SimIommufd, fn: () => unknown, errno: Errno): BackendError {
-  const before = sim.state();
-  const e = expectErrno(fn, errno);
-  expect(sim.state()).toEqual(before);
-  expect(sim.checkConsistency()).toEqual([]);
-  return e;
-}
 
 function setup(opts: ConstructorParameters<typeof SimIommufd>[0] = {}) {
   const sim = new SimIommufd(opts);

@@ -9,28 +9,13 @@ import {
   BackendError, type Errno, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R,
   IOMMU_IOAS_MAP_WRITEABLE as W, MSI_WINDOW, SimIommufd,
 } from '../src/backend/index.js';
+import { expectErrno, expectFailsCleanly } from './support/backend.js';
 
 const RW = R | W;
 const PAGE = 4096n;
 const U64_MAX = (1n << 64n) - 1n;
 
-function expectErrno(fn: () => unknown, errno: Errno): BackendError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackendError);
-    expect((e as BackendError).errno, (e as Error).message).toBe(errno);
-    return e as BackendError;
-  }
-  throw new Error(`expected ${errno}, but the call succeeded`);
-}
 
-function expectFailsCleanly(sim: SimIommufd, fn: () => unknown, errno: Errno): void {
-  const before = sim.state();
-  expectErrno(fn, errno);
-  expect(sim.state()).toEqual(before);
-  expect(sim.checkConsistency()).toEqual([]);
-}
 
 /** An IOAS without a domain, or with one (a device attached through an auto domain). */
 function setup(withDomain: boolean) {

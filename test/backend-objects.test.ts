@@ -8,28 +8,12 @@ import {
   BackendError, type Errno, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, SimIommufd,
 } from '../src/backend/index.js';
+import { expectErrno, expectFailsCleanly } from './support/backend.js';
 
 const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 const S1 = { flags: 0, pgtblAddr: 0x1000n, addrWidth: 48 };
 
-function expectErrno(fn: () => unknown, errno: Errno): BackendError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(BackendError);
-    expect((e as BackendError).errno, (e as Error).message).toBe(errno);
-    return e as BackendError;
-  }
-  throw new Error(`expected ${errno}, but the call succeeded`);
-}
 
-/** The call fails with `errno` and leaves the whole state exactly as it was. */
-function expectFailsCleanly(sim: SimIommufd, fn: () => unknown, errno: Errno): void {
-  const before = sim.state();
-  expectErrno(fn, errno);
-  expect(sim.state()).toEqual(before);
-  expect(sim.checkConsistency()).toEqual([]);
-}
 
 const users = (sim: SimIommufd, id: number) => sim.objects().find((o) => o.id === id)?.users;
 
