@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  BackendError, type Errno, IOMMU_HWPT_ALLOC_NEST_PARENT as NP, IOMMU_HWPT_ALLOC_PASID as PASID,
+  IOMMU_HWPT_ALLOC_NEST_PARENT as NP, IOMMU_HWPT_ALLOC_PASID as PASID,
   IOMMU_HWPT_FAULT_ID_VALID as FAULT, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R,
   IOMMU_IOAS_MAP_WRITEABLE as W, MSI_WINDOW, SimIommufd, type VtdS1Data,
 } from '../src/backend/index.js';

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  BackendError, type Errno, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R,
+  IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R,
   IOMMU_IOAS_MAP_WRITEABLE as W, MSI_WINDOW, SimIommufd,
 } from '../src/backend/index.js';
 import { expectErrno, expectFailsCleanly } from './support/backend.js';
