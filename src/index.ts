@@ -17,3 +17,9 @@ export {
 export * from './spec/registers.js';
 export * from './spec/descriptors.js';
 export * from './backend/index.js';
+export { Tracer, type TraceListener, type VtdEventMap, type VtdEventName } from './trace.js';
+export {
+  HostBinding, HostBindError, HostDeviceError, s1DataOf,
+  type Binding, type BindFailure, type BindMode, type BindOp, type DeviceTlbInvalidatingBackend, type HostBindingOptions,
+  type HostDevice, type HostDeviceErrorCode, type HostDeviceOptions, type RamRegion, type SyncScope,
+} from './viommu/host/index.js';

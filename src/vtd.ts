@@ -9,8 +9,11 @@ import { GuestMemory, toGpa, type RegionSpec } from './memory/guest-memory.js';
 import { capFlags, resolveCaps, type Caps } from './spec/caps.js';
 import { FaultReason, faultName } from './spec/faults.js';
 import { Ttm } from './spec/registers.js';
+import { Tracer, type VtdEventMap, type VtdEventName } from './trace.js';
 import type { FirstStageWalkRequest, TranslateRequest, TranslateResult } from './types.js';
+import { HostBinding, type HostDevice, type HostDeviceOptions } from './viommu/host/index.js';
 import { Viommu, type InterruptFn, type TraceFn, type VtdFaultRecord } from './viommu/index.js';
+import type { Region } from './memory/guest-memory.js';
 import { loadCore, type CoreExports, type WasmSource } from './wasm/core.js';
 import { LinearAllocator } from './wasm/linear.js';
 
@@ -29,8 +32,15 @@ export interface VtdOptions {
    * message address (upper:lower register), `data` the message data.
    */
   onInterrupt?: InterruptFn;
-  /** Trace hook for notable events (writes to unimplemented registers, descriptors, faults). */
+  /** Trace hook for notable events (writes to unimplemented registers, descriptors, faults); same as `vtd.on('trace', fn)`. */
   onTrace?: TraceFn;
+  /** A tracer to emit into (e.g. one shared by several units); default: one of the unit's own. */
+  tracer?: Tracer;
+  /**
+   * Host address of a guest RAM region, as the host devices' stage-2 IOASes map it
+   * (IOMMU_IOAS_MAP's user address). Default: where the region lives in the WASM linear memory.
+   */
+  ramHostAddress?: (region: Region) => bigint;
   /** Fault-recording registers (CAP.NFR + 1), 1..256; default 8. */
   faultRecords?: number;
 }
@@ -64,6 +74,9 @@ export class Vtd {
    * value)`), with queued invalidation, fault recording and event interrupts.
    */
   readonly mmio: Viommu;
+  private readonly tracer: Tracer;
+  private hostBinding: HostBinding | undefined;
+  private readonly ramHostAddress: ((region: Region) => bigint) | undefined;
 
   private constructor(
     private readonly core: CoreExports, caps: Caps, regions: RegionSpec[], caches: CacheOptions | undefined, options: VtdOptions,
@@ -75,7 +88,69 @@ export class Vtd {
     this.memory = new GuestMemory(core, this.alloc, regions);
     const ptr = core.resultPtr();
     this.result = { ptr, buf: core.memory.buffer, u32: new Uint32Array(core.memory.buffer, ptr, 7) };
-    this.mmio = new Viommu(this, { onInterrupt: options.onInterrupt, onTrace: options.onTrace, faultRecords: options.faultRecords });
+    this.tracer = options.tracer ?? new Tracer();
+    if (options.onTrace !== undefined) this.tracer.on('trace', options.onTrace);
+    this.ramHostAddress = options.ramHostAddress;
+    this.mmio = new Viommu(this, { onInterrupt: options.onInterrupt, tracer: this.tracer, faultRecords: options.faultRecords });
+  }
+
+  /** Listen to the unit's events: `vtd.on('trace', (name, args) => ...)` (names as QEMU's trace events). */
+  on<K extends VtdEventName>(event: K, listener: VtdEventMap[K]): this {
+    this.tracer.on(event, listener);
+    return this;
+  }
+
+  /** Remove a listener added with `on`. */
+  off<K extends VtdEventName>(event: K, listener: VtdEventMap[K]): this {
+    this.tracer.off(event, listener);
+    return this;
+  }
+
+  /**
+   * The host bind path: passthrough devices, the guest RAM their stage 2 maps, and the
+   * sync of the guest's PASID tables onto their host IOMMU (src/viommu/host/README.md).
+   */
+  get host(): HostBinding {
+    if (this.hostBinding === undefined) {
+      const binding = new HostBinding(this, { trace: (n, a) => this.tracer.emit(n, a), ramHostAddress: this.ramHostAddress });
+      this.mmio.setInternalHooks(binding.hooks);
+      this.hostBinding = binding;
+    }
+    return this.hostBinding;
+  }
+
+  /**
+   * Register a passthrough device with its iommufd-type backend (throws HostDeviceError when
+   * the vIOMMU or the host cannot bind it). From then on the guest's PASID entries for it are
+   * mirrored on the host: first-stage tables as nested HWPTs over its stage 2, pass-through as
+   * the stage 2 itself.
+   */
+  addHostDevice(options: HostDeviceOptions): HostDevice {
+    return this.host.addDevice(options);
+  }
+
+  /** Unregister a host device (detached, its HWPTs freed). */
+  removeHostDevice(device: HostDevice | { bus: number; devfn: number }): void {
+    this.host.removeDevice(device);
+  }
+
+  /** The registered host devices. */
+  hostDevices(): HostDevice[] {
+    return this.hostBinding?.devices() ?? [];
+  }
+
+  /**
+   * System reset: registers to their reset values, queued invalidation and translation off,
+   * every cache dropped, fault records cleared; host devices lose their bindings and go back
+   * to their default stage 2. Guest memory is left as it is.
+   */
+  reset(): void {
+    this.te = false;
+    this.latched = { address: 0n, ttm: Ttm.LEGACY };
+    this.applyTranslation();
+    this.mmio.reset();
+    const e = this.hostBinding?.reset();
+    if (e) this.tracer.emit('vtd_hook_error', { message: e.message });
   }
 
   static async create(options: VtdOptions = {}): Promise<Vtd> {

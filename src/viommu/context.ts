@@ -91,20 +91,37 @@ export interface UnitContext {
   readonly vtd: VtdLink;
   readonly regs: RegisterFile;
   readonly hooks: ViommuHooks;
+  /**
+   * The unit's own extensions (the host bind path), run before `hooks`: they are part of the
+   * unit's work, so an embedder replacing `vtd.mmio.hooks` does not remove them.
+   */
+  readonly internalHooks: ViommuHooks;
   /** An onTrace hook is installed (hot paths skip building trace arguments otherwise). */
   readonly tracing: boolean;
   trace: TraceFn;
   interrupt: InterruptFn;
 }
 
-/** Run a hook; its thrown or returned error, if any. */
+/**
+ * Run a hook: the unit's internal one, then the embedder's (both run). Returns the first
+ * thrown or returned error, if any.
+ */
 export function callHook<K extends keyof ViommuHooks>(
   ctx: UnitContext, name: K, info: Parameters<NonNullable<ViommuHooks[K]>>[0],
 ): Error | undefined {
-  const fn = ctx.hooks[name] as ((i: typeof info) => void | Error) | undefined;
+  const a = runHook(ctx.internalHooks, name, info);
+  const b = runHook(ctx.hooks, name, info);
+  return a ?? b;
+}
+
+/** Run one hook object's `name`; its thrown or returned error, if any. */
+export function runHook<K extends keyof ViommuHooks>(
+  hooks: ViommuHooks, name: K, info: Parameters<NonNullable<ViommuHooks[K]>>[0],
+): Error | undefined {
+  const fn = hooks[name] as ((i: typeof info) => void | Error) | undefined;
   if (fn === undefined) return undefined;
   try {
-    const r = fn.call(ctx.hooks, info);
+    const r = fn.call(hooks, info);
     if (r instanceof Error) return r;
   } catch (e) {
     return e instanceof Error ? e : new Error(String(e));

@@ -97,6 +97,17 @@ export class FaultRecorder {
     this.recPending = new Uint8Array(count);
   }
 
+  /** System reset: no record pending, the index back to 0 (the registers reset separately). */
+  reset(): void {
+    this.next = 0;
+    this.seq = 0;
+    this.order.fill(0);
+    this.recSid.fill(0);
+    this.recPending.fill(0);
+    this.pendingBySid.fill(0);
+    this.pendingCount = 0;
+  }
+
   /** TE changes restart the internal index. */
   resetIndex(): void {
     this.next = 0;

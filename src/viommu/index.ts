@@ -8,8 +8,9 @@
 import type { TranslationBatch } from '../batch.js';
 import { VtdArgumentError } from '../errors.js';
 import { Fsts, Frcd, frcdOffset, Gsts, MAX_FAULT_RECORDS, Reg, registerFileSize, registerLayout, Rtaddr } from '../spec/registers.js';
+import { Tracer } from '../trace.js';
 import type { TranslateRequest } from '../types.js';
-import type { InterruptFn, TraceFn, UnitContext, ViommuHooks, VtdLink } from './context.js';
+import { runHook, type InterruptFn, type TraceFn, type UnitContext, type ViommuHooks, type VtdLink } from './context.js';
 import { Events } from './events.js';
 import { FaultRecorder, type VtdFaultRecord } from './fault-recording.js';
 import { InvalidationQueue } from './invalidation-queue.js';
@@ -27,6 +28,8 @@ export interface ViommuOptions {
   onInterrupt?: InterruptFn;
   /** Notable events (writes to unimplemented offsets, descriptors, faults, ...), named after QEMU's trace events. */
   onTrace?: TraceFn;
+  /** Where trace events go (onTrace, if given, is added to it as a listener). Default: a tracer of its own. */
+  tracer?: Tracer;
   /** Fault-recording registers (CAP.NFR + 1), 1..256; default 8. */
   faultRecords?: number;
 }
@@ -41,9 +44,14 @@ export class Viommu {
   readonly size: number;
   /** Extension points called after the unit's own work (see ViommuHooks). */
   hooks: ViommuHooks = {};
+  /** The unit's own extensions (the host bind path); see UnitContext.internalHooks. */
+  private internalHooks: ViommuHooks = {};
   private readonly regs: RegisterFile;
   private readonly recorder: FaultRecorder;
   private readonly model: RegisterModel;
+  private readonly queue: InvalidationQueue;
+  /** Where this unit's trace events go. */
+  readonly tracer: Tracer;
 
   /** @internal Created by Vtd. */
   constructor(vtd: VtdLink, options: ViommuOptions = {}) {
@@ -53,7 +61,9 @@ export class Viommu {
     }
     this.size = registerFileSize(n);
     this.regs = new RegisterFile(registerLayout({ caps: vtd.caps, faultRecords: n }), this.size);
-    const onTrace = options.onTrace;
+    const tracer = options.tracer ?? new Tracer();
+    if (options.onTrace !== undefined) tracer.on('trace', options.onTrace);
+    this.tracer = tracer;
     const onInterrupt = options.onInterrupt;
     const self = this;
     const ctx: UnitContext = {
@@ -62,15 +72,37 @@ export class Viommu {
       get hooks() {
         return self.hooks;
       },
-      tracing: onTrace !== undefined,
-      trace: onTrace ? (name, args) => onTrace(name, args) : () => {},
+      get internalHooks() {
+        return self.internalHooks;
+      },
+      get tracing() {
+        return tracer.active;
+      },
+      trace: (name, args) => tracer.emit(name, args),
       interrupt: onInterrupt ? (a, d) => onInterrupt(a, d) : () => {},
     };
     const events = new Events(ctx);
     this.recorder = new FaultRecorder(ctx, events, n);
-    const queue = new InvalidationQueue(ctx, events);
-    this.model = new RegisterModel(ctx, events, this.recorder, queue);
+    this.queue = new InvalidationQueue(ctx, events);
+    this.model = new RegisterModel(ctx, events, this.recorder, this.queue);
     this.trace = ctx.trace;
+  }
+
+  /** @internal The unit's own hooks (the host bind path), run before `hooks`. */
+  setInternalHooks(hooks: ViommuHooks): void {
+    this.internalHooks = hooks;
+  }
+
+  /**
+   * @internal System reset of the register model (Vtd.reset): every register to its reset
+   * value, queued invalidation off, fault-recording state cleared.
+   */
+  reset(): void {
+    this.regs.reset();
+    this.queue.reset();
+    this.recorder.reset();
+    this.model.latched = undefined;
+    this.trace('vtd_reset_exit', {});
   }
 
   private readonly trace: TraceFn;
@@ -133,6 +165,14 @@ export class Viommu {
     const was = (r.get32(Reg.GSTS) & Gsts.TES) !== 0;
     if (was !== enabled) this.recorder.resetIndex();
     r.set32(Reg.GSTS, enabled ? r.get32(Reg.GSTS) | Gsts.TES : r.get32(Reg.GSTS) & ~Gsts.TES);
+    // The unit's own extensions follow API changes too (the embedder's hooks see only register writes).
+    const rtaddr = r.get64(Reg.RTADDR);
+    const e = runHook(this.internalHooks, 'translationChanged', {
+      cause: root !== undefined ? 'srtp' : 'te',
+      enabled,
+      rootTable: root ?? this.model.latched ?? { address: rtaddr & Rtaddr.RTA, ttm: Number((rtaddr & Rtaddr.TTM) >> Rtaddr.TTM_SHIFT) },
+    });
+    if (e) this.trace('vtd_hook_error', { message: e.message });
   }
 
   private checkAccess(offset: number, size: number): void {

@@ -60,6 +60,13 @@ export class InvalidationQueue {
     this.ctx.regs.set64(Reg.IQH, 0n);
   }
 
+  /** System reset: queued invalidation off, TTM valid again (the registers reset separately). */
+  reset(): void {
+    this.geometry = undefined;
+    this.ttmValid = true;
+    this.again = false;
+  }
+
   /** IQT written, or IQE cleared: process what is posted. */
   process(): void {
     if (this.busy) {
