@@ -47,9 +47,9 @@ export type Toolchain =
   | { available: true; compiler: string; version: string; flags: string[]; binary: string; dir: string; source: string }
   | { available: false; note: string };
 
-/** bench/native/native_walk.c, from the sources (vitest) or from the bundle in build/bench/. */
+/** bench/native/native_walk.c, from the sources (vitest) or from the CLI bundle in dist/ (also in the npm package). */
 export function findNativeSource(): string | undefined {
-  const candidates = [new URL('./native/native_walk.c', import.meta.url), new URL('../../bench/native/native_walk.c', import.meta.url)];
+  const candidates = [new URL('./native/native_walk.c', import.meta.url), new URL('../bench/native/native_walk.c', import.meta.url)];
   for (const u of candidates) {
     const p = fileURLToPath(u);
     if (existsSync(p)) return p;

@@ -1,16 +1,16 @@
 /**
- * The benchmark's JSON document (bench/README.md), from a tiny run. Structure only: no assertion
- * looks at how fast anything was, only at shapes, non-negative numbers, result checks (zero
- * mismatches) and fault counts.
+ * The benchmark's JSON document, from a tiny run: it validates against bench/schema.json, and
+ * its rows hang together. No assertion looks at how fast anything was, only at shapes, result
+ * checks (zero mismatches), fault counts and IOTLB statistics.
  */
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseArgs } from '../bench/cli.js';
+import { validate, type JsonSchema } from '../bench/json-schema.js';
 import { parseResults } from '../bench/native.js';
-import { BenchArgumentError, runBench, scenarioNames, SCHEMA, selectScenarios, type BenchReport } from '../bench/run.js';
+import { BenchArgumentError, PATHS, runBench, scenarioNames, SCHEMA, selectScenarios, type BenchReport } from '../bench/run.js';
 
-const PATHS = ['batch', 'single', 'reference', 'native'];
-const nonNegative = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+const schema = JSON.parse(readFileSync(new URL('../bench/schema.json', import.meta.url), 'utf8')) as JsonSchema;
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 describe('bench JSON (tiny run)', () => {
   let rep: BenchReport;
@@ -18,108 +18,153 @@ describe('bench JSON (tiny run)', () => {
     rep = await runBench({ tiny: true, quiet: true });
   });
 
-  it('has the top-level sections', () => {
+  it('validates against bench/schema.json', () => {
     expect(rep.schema).toBe(SCHEMA);
-    expect(Object.keys(rep).sort()).toEqual(
-      ['config', 'durationMs', 'machine', 'native', 'notes', 'ratios', 'scenarios', 'schema', 'startedAt', 'summary', 'targets', 'wasm'].sort(),
-    );
-    expect(rep.config).toMatchObject({ mode: 'quick', tiny: true, seed: 1 });
-    for (const k of ['reps', 'referenceReps', 'batchRequests', 'singleRequests', 'referenceRequests'] as const) {
-      expect(count(rep.config[k]) && rep.config[k] > 0).toBe(true);
-    }
-    expect(typeof rep.machine.node).toBe('string');
-    expect(count(rep.machine.cpus)).toBe(true);
-    expect(typeof rep.machine.arch).toBe('string');
-    expect(nonNegative(rep.machine.loadAverage.start) && nonNegative(rep.machine.loadAverage.end)).toBe(true);
-    expect(nonNegative(rep.durationMs)).toBe(true);
+    expect(validate(schema, clone(rep))).toEqual([]);
+  });
+
+  it('has the configuration it was given', () => {
+    expect(rep.config).toMatchObject({ mode: 'quick', tiny: true, seed: 1, replay: null });
     expect(rep.targets).toEqual({ wasmVsNativeMax: 1.25, referenceSpeedupMin: 3 });
-    expect(typeof rep.native.available).toBe('boolean');
     if (!rep.native.available) expect(typeof rep.native.note).toBe('string');
-    expect(() => JSON.parse(JSON.stringify(rep))).not.toThrow();
     expect(JSON.parse(JSON.stringify(rep))).toEqual(rep);
   });
 
   it('has well-formed rows with zero mismatches', () => {
     const names = new Set(scenarioNames('quick', true));
-    expect(rep.scenarios.length).toBeGreaterThan(0);
     for (const r of rep.scenarios) {
       expect(names.has(r.name), r.name).toBe(true);
-      expect(PATHS).toContain(r.path);
-      expect(['rand', 'seq']).toContain(r.pattern);
-      expect(count(r.levels) && count(r.pageSize) && r.pageSize >= 4096).toBe(true);
-      expect(count(r.requests) && r.requests > 0).toBe(true);
-      expect(count(r.reps) && r.reps > 0).toBe(true);
-      expect(nonNegative(r.ns.median) && nonNegative(r.ns.min)).toBe(true);
-      if (r.path === 'native') expect(r.ns.max).toBeNull();
-      else expect(nonNegative(r.ns.max)).toBe(true);
-      expect(nonNegative(r.perSecond)).toBe(true);
-      expect(count(r.faults) && r.faults <= r.requests).toBe(true);
-      expect(count(r.checked) && r.checked <= r.requests).toBe(true);
+      expect(r.faults).toBeLessThanOrEqual(r.requests);
+      expect(r.checked).toBeLessThanOrEqual(r.requests);
       expect(r.mismatches, `${r.name} ${r.path}: ${r.mismatchSamples?.join('; ')}`).toBe(0);
-      if (r.path !== 'native') expect(r.checked).toBeGreaterThan(0);
+      if (r.path.startsWith('native')) expect(r.ns.max).toBeNull();
+      else expect(r.checked).toBeGreaterThan(0);
     }
     expect(rep.summary.mismatches).toBe(0);
   });
 
-  it('measures every scenario on batch, single and reference, and native images against native', () => {
+  it('measures every scenario on the three batch units, single and reference, and native images on native and native-iotlb', () => {
     const byName = new Map<string, string[]>();
     for (const r of rep.scenarios) byName.set(r.name, [...(byName.get(r.name) ?? []), r.path]);
     for (const [name, paths] of byName) {
-      const want = name.startsWith('native-') ? ['native', 'batch', 'single', 'reference'] : ['batch', 'single', 'reference'];
-      expect(paths.sort(), name).toEqual(want.sort());
+      const want = PATHS.filter((p) => name.startsWith('native-') || !p.startsWith('native'));
+      expect(paths.sort(), name).toEqual([...want].sort());
     }
     const expected = scenarioNames('quick', true).filter((n) => rep.native.available || !n.startsWith('native-'));
     expect([...byName.keys()].sort()).toEqual(expected.sort());
   });
 
-  it('counts the same faults on the batch path as native_walk (plus documented differences)', () => {
+  it('checks batch against native_walk (or the reference walker) and every other path against batch', () => {
+    for (const r of rep.scenarios) {
+      if (r.path === 'batch') expect(r.checkedAgainst).toBe(r.name.startsWith('native-') ? 'native-expected' : 'reference');
+      else if (r.path.startsWith('native')) expect(r.checkedAgainst).toBeNull();
+      else expect(r.checkedAgainst).toBe('batch');
+    }
     for (const n of rep.scenarios.filter((r) => r.path === 'native')) {
       const b = rep.scenarios.find((r) => r.name === n.name && r.path === 'batch')!;
       expect(b.requests).toBe(n.requests);
-      expect(b.checkedAgainst).toBe('native-expected');
       expect(b.faults).toBe(n.faults + (b.knownDifferences ?? 0));
+    }
+    // The three batch units translate the same requests to the same results, so the same faults.
+    for (const name of new Set(rep.scenarios.map((r) => r.name))) {
+      const f = rep.scenarios.filter((r) => r.name === name && r.path.startsWith('batch')).map((r) => r.faults);
+      expect(new Set(f).size, name).toBe(1);
     }
   });
 
-  it('has one ratio entry per scenario, numbers or null', () => {
+  it('reports IOTLB statistics on batch-iotlb rows and native_walk\'s hit rate on native-iotlb rows', () => {
+    for (const r of rep.scenarios) {
+      if (r.path === 'batch-iotlb') {
+        expect(r.iotlb!.hits! + r.iotlb!.misses!).toBeGreaterThan(0);
+        expect(r.iotlb!.hitPercent).toBeCloseTo((100 * r.iotlb!.hits!) / (r.iotlb!.hits! + r.iotlb!.misses!), 1);
+      } else if (r.path === 'native-iotlb') {
+        expect(r.iotlb).toMatchObject({ hits: null, misses: null });
+      } else {
+        expect(r.iotlb).toBeUndefined();
+      }
+    }
+    // Sequential first-stage 2 MiB pages: many 8-byte requests per page, so the IOTLB must hit.
+    expect(rep.ratios.find((r) => r.scenario === 'fs4-2m-seq')!.iotlbHitPercent).toBeGreaterThan(50);
+  });
+
+  it('has one ratio entry per scenario, native ratios exactly where native ran', () => {
     const names = new Set(rep.scenarios.map((r) => r.name));
     expect(rep.ratios.map((r) => r.scenario).sort()).toEqual([...names].sort());
     for (const r of rep.ratios) {
-      for (const k of ['batchNs', 'singleNs', 'referenceNs', 'wasmVsReference', 'referenceSpeedup', 'singleVsBatch'] as const) {
-        expect(nonNegative(r[k]), `${r.scenario} ${k}`).toBe(true);
-      }
       const native = r.scenario.startsWith('native-');
-      for (const k of ['nativeNs', 'wasmVsNative', 'wasmVsNativeMin', 'meetsNativeTarget'] as const) {
+      for (const k of ['nativeNs', 'wasmVsNative', 'wasmVsNativeMin', 'meetsNativeTarget', 'nativeIotlbNs', 'wasmIotlbVsNativeIotlb', 'meetsNativeIotlbTarget'] as const) {
         expect(r[k] === null, `${r.scenario} ${k}`).toBe(!native);
       }
-      expect(typeof r.meetsReferenceTarget).toBe('boolean');
+      expect(r.referenceSpeedup).toBeCloseTo(r.referenceNs / r.nocacheNs, 0);
     }
     expect(rep.summary.scenarios).toBe(rep.ratios.length);
     expect(rep.summary.rows).toBe(rep.scenarios.length);
   });
 
-  it('filters scenarios and skips native on request', async () => {
-    const r = await runBench({ tiny: true, quiet: true, scenarios: ['pt'], native: false, reps: 1 });
-    expect(new Set(r.scenarios.map((x) => x.name))).toEqual(new Set(['pt-rand', 'pt-seq']));
-    expect(r.native.available).toBe(false);
+  it('rejects documents that break the schema', () => {
+    const bad: [string, (r: Record<string, any>) => void][] = [
+      ['missing section', (r) => { delete r.summary; }],
+      ['wrong schema id', (r) => { r.schema = 'vtd-emu-bench/1'; }],
+      ['unknown path', (r) => { r.scenarios[0].path = 'turbo'; }],
+      ['negative count', (r) => { r.scenarios[0].faults = -1; }],
+      ['fractional count', (r) => { r.scenarios[0].requests = 1.5; }],
+      ['extra property', (r) => { r.ratios[0].speed = 1; }],
+      ['string for a number', (r) => { r.ratios[0].batchNs = '12'; }],
+      ['hit rate above 100%', (r) => { r.ratios[0].iotlbHitPercent = 101; }],
+      ['bad sha256', (r) => { r.wasm.sha256 = 'xyz'; }],
+    ];
+    for (const [what, mutate] of bad) {
+      const doc = clone(rep) as unknown as Record<string, any>;
+      mutate(doc);
+      expect(validate(schema, doc).length, what).toBeGreaterThan(0);
+    }
+  });
+
+  it('replays a trace given as an image and a request list', async () => {
+    const { demoImage, demoRequests } = await import('../src/cli/demo.js');
+    const r = await runBench({
+      tiny: true, quiet: true,
+      replay: { name: 'replay-demo', image: await demoImage(), requests: demoRequests(2000), source: { image: 'demo', imageFormat: 'demo', requests: 'demo', requestFormat: 'vtd-emu' } },
+    });
+    expect(validate(schema, clone(r))).toEqual([]);
+    expect(r.scenarios.map((x) => x.path).sort()).toEqual(['batch', 'batch-iotlb', 'batch-nocache', 'reference', 'single']);
+    expect(r.summary.mismatches).toBe(0);
+    expect(r.config.replay).toMatchObject({ requests: 2000, used: 2000 });
+    // 2000 requests repeat within a repetition until it holds at least the tiny 4096 (3 passes).
+    expect(r.scenarios.find((x) => x.path === 'batch')!.requests).toBe(6000);
   });
 });
 
-describe('bench arguments and parsing', () => {
-  it('rejects bad arguments with BenchArgumentError', async () => {
-    for (const argv of [['--bogus'], ['--out'], ['--seed', 'x'], ['--reps', '0'], ['--quick', '--full'], ['--json=1']]) {
-      expect(() => parseArgs(argv), argv.join(' ')).toThrow(BenchArgumentError);
-    }
+describe('the schema validator', () => {
+  it('refuses keywords it does not implement', () => {
+    expect(() => validate({ type: 'object', patternProperties: {} }, {})).toThrow(/patternProperties/);
+    expect(() => validate({ $ref: '#/$defs/nope' }, 1)).toThrow(/unresolvable/);
+  });
+
+  it('checks types, enums, bounds, patterns and anyOf', () => {
+    const s = {
+      type: 'object', additionalProperties: false, required: ['a'],
+      properties: { a: { type: 'integer', minimum: 1, maximum: 3 }, b: { enum: ['x', null] }, c: { type: 'string', pattern: '^z+$' }, d: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'boolean' }, minItems: 1 }] } },
+    };
+    expect(validate(s, { a: 2, b: null, c: 'zz', d: [true] })).toEqual([]);
+    expect(validate(s, { a: 4 })).toEqual(['/a: 4 is above the maximum 3']);
+    expect(validate(s, { b: 'y' }).length).toBe(2);
+    expect(validate(s, { a: 1, c: 'a' })).toEqual(["/c: 'a' does not match /^z+$/"]);
+    expect(validate(s, { a: 1, d: [] }).length).toBe(1);
+    expect(validate(s, { a: 1, e: 1 })).toEqual(['/e: property not allowed']);
+  });
+});
+
+describe('bench scenario selection and native_walk output', () => {
+  it('rejects filters that match nothing', async () => {
     expect(() => selectScenarios(scenarioNames('quick'), ['no-such-scenario'])).toThrow(BenchArgumentError);
     await expect(runBench({ tiny: true, quiet: true, scenarios: ['nope'] })).rejects.toThrow(BenchArgumentError);
   });
 
-  it('parses good arguments', () => {
-    expect(parseArgs(['--full', '--json', '--out', 'x.json', '--scenario', 'fs4,pt-rand', '--seed=7'])).toMatchObject({
-      mode: 'full', json: true, out: 'x.json', scenarios: ['fs4', 'pt-rand'], seed: 7,
-    });
+  it('selects by name, prefix and glob', () => {
     const all = scenarioNames('quick');
     expect([...selectScenarios(all, ['fs4-*-rand'])]).toEqual(['fs4-4k-rand', 'fs4-2m-rand', 'fs4-1g-rand']);
+    expect([...selectScenarios(all, ['pt'])]).toEqual(['pt-rand', 'pt-seq']);
   });
 
   it('parses native_walk RESULT lines', () => {
