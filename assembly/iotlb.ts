@@ -224,6 +224,7 @@ export function tlbInsert(key: u64, iova: u64, out: u64, shift: u32, raw: u32, d
 /** Does the entry's page overlap [addr, addr + 2^(12+am))? */
 // @ts-ignore: decorator
 @inline function inRange(tag: u64, addr: u64, am: u32): bool {
+  if (am >= 52) return true; // 2^(12+am) bytes cover the whole 64-bit space
   const shift: u64 = 12 + 9 * ((tag >> 1) & 3);
   const pageBase = tag & ~<u64>0xfff;
   const lo = addr & ~((<u64>1 << (12 + <u64>am)) - 1);

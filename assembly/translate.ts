@@ -48,7 +48,9 @@ function ssTranslate(ptr: u64, aw: u32, iova: u64, req: u32, legacy: bool): u32 
 
 // @ts-ignore: decorator
 @inline function smTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, cache: bool): u32 {
-  let pc = pcLookup(key);
+  // Only a well-formed PASID has a cache key of its own (requestKey packs 20 bits); a wider
+  // one resolves, and faults, every time.
+  let pc = pasid == NO_PASID || pasid <= 0xfffff ? pcLookup(key) : 0;
   if (pc == 0) {
     pc = resolvePasid(sid, pasid, key);
     if (pc == 0) return resolveFault;
@@ -111,16 +113,15 @@ function legacyTranslate(sid: u32, pasid: u32, iova: u64, flags: u32, key: u64, 
 
 /** Translate one request. Returns 0 (result in outAddr/outShift/outPerm) or a fault reason. */
 // @ts-ignore: decorator
-@inline export function translate(sid: u32, pasid: u32, iova: u64, flags: u32, tlbLooked: bool = false): u32 {
+@inline export function translate(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
   setHit(false);
   setFpd(false);
   if (!te) return ok(iova, 12, PERM_R | PERM_W | PERM_X);
-  // IOTLB first (unless the caller already missed in it); only well-formed PASIDs are cached
-  // (a wider one faults in the walk anyway).
+  // IOTLB first; only well-formed PASIDs are cached (a wider one faults in the walk anyway).
   const withPasid = pasid != NO_PASID;
   const cache = tlbEnabled() && (!withPasid || pasid <= 0xfffff);
   const key = requestKey(sid, pasid, withPasid);
-  if (cache && !tlbLooked) {
+  if (cache) {
     const hit = tlbLookup(key, iova, scalable ? flags : flags & REQ_WRITE);
     tlbCount(hit ? 1 : 0, hit ? 0 : 1);
     if (hit) {

@@ -178,6 +178,28 @@ describe('removal', () => {
     expect(env.sim.objects().map((o) => o.type)).toEqual(['device']);
   });
 
+  it('a removal refused at a later PASID leaves the PASIDs it already detached unbound, and a sync binds them again', async () => {
+    const env = await bindEnv();
+    env.context(env.dev);
+    fs(env, 0, env.table([IOVA]).pt.root);
+    fs(env, 5, env.table([IOVA]).pt.root);
+    expect(global(env)).toBe(true);
+    // PASIDs go highest first: PASID 5 detaches, then the RID's detach is refused.
+    const detach = env.sim.detach.bind(env.sim);
+    let calls = 0;
+    env.sim.detach = (...a: Parameters<typeof detach>) => {
+      const r = detach(...a);
+      if (++calls === 1) env.sim.injectFault('detach', 'EINVAL', 1);
+      return r;
+    };
+    expect(() => env.vtd.removeHostDevice(env.dev)).toThrow(expect.objectContaining({ code: 'backend' }));
+    env.sim.detach = detach;
+    expect(env.dev.bindings().map((b) => b.pasid)).toEqual([0]);
+    expectNoLeaks(env);
+    expect(global(env)).toBe(true);
+    expectMatchesGuest(env, [0, 5], [IOVA]);
+  });
+
   it('a destroy the backend refuses is retried later', async () => {
     const env = await bindEnv();
     env.context(env.dev);

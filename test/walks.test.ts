@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  BatchFlag, FsPte, NO_PASID, Vtd, VtdArgumentError, type TranslateRequest, type TranslateResult,
+  BatchFlag, FsPte, GuestBuilder, NO_PASID, Vtd, VtdArgumentError, type TranslateRequest, type TranslateResult,
 } from '../src/index.js';
 import {
   expectFault, fsFixture, FS_IOVA4, FS_IOVA5, GIB1, invalidateAll, KIB4, makeUnit, MIB2, nestedFixture, OFF,
@@ -351,6 +351,23 @@ describe('batch API (createBatch / translateBatch)', () => {
     expect([...batch.fault.subarray(4)]).toEqual(Array(reqs.length - 4).fill(0xee));
     expect([...batch.address.subarray(4)]).toEqual(Array(reqs.length - 4).fill(0x5555n));
     expect(f.vtd.translateBatch(batch, 0)).toBe(0);
+  });
+
+  it('a PASID wider than 20 bits in a batch faults 0x46, even when the PASID with the same low bits is cached', async () => {
+    const vtd = await Vtd.create({ memory: { size: 16 << 20 } });
+    const g = new GuestBuilder(vtd.memory, [{ base: 0x10_0000n, size: 15n << 20n }]);
+    const pt = g.firstStage({ levels: 4 });
+    pt.map(0x1000n, 0x20_0000n, { size: 4096 });
+    g.scalableDevice(8, { pdts: 7 });
+    g.pasidEntry(8, 5, { pgtt: 'first-stage', did: 1, fsptptr: pt.root, levels: 4 });
+    vtd.setRootTable(g.root());
+    expect(vtd.translate({ sid: 8, pasid: 5, iova: 0x1000n })).toMatchObject({ ok: true });
+    const b = vtd.createBatch(2);
+    b.sid.fill(8);
+    b.pasid.fill(0x10_0005);
+    b.iova.fill(0x1234n);
+    expect(vtd.translateBatch(b, 2)).toBe(2);
+    expect([...b.fault]).toEqual([0x46, 0x46]);
   });
 
   it('a batch of another unit, or a count above the capacity, is a VtdArgumentError', async () => {

@@ -158,6 +158,13 @@ export class HostBinding {
         throw new HostDeviceError('backend', `host device ${dev.devId}: detaching PASID ${pasid} failed: ${(e as Error).message}`, { cause: e });
       }
       dev.attached.delete(pasid);
+      // Keep the cache equal to what is attached, so a removal that stops at a later PASID
+      // leaves this one unbound (the next sync binds it again), not cached as bound.
+      const b = dev.cache.get(pasid);
+      if (b !== undefined) {
+        if (b.s1HwptId !== undefined) pool.destroy(b.s1HwptId);
+        dev.cache.delete(pasid);
+      }
       this.trace('vtd_device_detach_hwpt', { dev_id: dev.devId, pasid, ret: 0 });
     }
     for (const b of dev.cache.values()) if (b.s1HwptId !== undefined) pool.destroy(b.s1HwptId);
