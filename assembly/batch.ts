@@ -156,10 +156,40 @@ function runWalk(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPtr
 let runHits: u32 = 0;
 let runMisses: u32 = 0;
 
+/** The way of `set` holding `tag` for `key`, or 0. */
+// @ts-ignore: decorator
+@inline function findWay(set: usize, tag: u64, key: u64, ways: u32): usize {
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = set + <usize>w * 32;
+    if (load<u64>(e) == tag && (load<u64>(e, 8) & KEY_MASK) == key) return e;
+  }
+  return 0;
+}
+
+/** The output of a cached entry if its grants allow the request (and it is not the interrupt range), else BAIL. */
+// @ts-ignore: decorator
+@inline function hitOut(e: usize, needsA: u32, needsB: u32, iova: u64, mask: u64): u64 {
+  const needs = (load<u64>(e, 8) & K_RIDPRIV) != 0 ? needsB : needsA;
+  if ((load<u32>(e, 28) & needs) != needs) return BAIL;
+  const o = load<u64>(e, 16) | (iova & mask);
+  return (o >> 20) == 0xfee ? BAIL : o;
+}
+
+/** A free way of `set`, or the next victim. */
+// @ts-ignore: decorator
+@inline function wayToFill(set: usize, ways: u32, victim: u32): usize {
+  for (let w: u32 = 0; w < ways; w++) {
+    const e = set + <usize>w * 32;
+    if ((load<u64>(e) & 1) == 0) return e;
+  }
+  return set + <usize>((victim & (ways - 1)) * 32);
+}
+
 /**
- * A run with the IOTLB holding only 4 KiB entries, from request `i`: one set to probe, the
- * grants tested with one mask; a miss walks and fills the way the probe saw (a refill of the
- * same page replaces it). Returns the first request it did not finish.
+ * A run with the IOTLB, from request `i`: a probe of the set of each page size the IOTLB
+ * holds (one set when it holds only 4 KiB pages), the grants tested with one mask; a miss
+ * walks and fills (a 4 KiB page replaces the same page's entry if it was there). Returns the
+ * first request it did not finish.
  */
 function runIotlb(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                   addrPtr: usize, faultPtr: usize): usize {
@@ -168,29 +198,29 @@ function runIotlb(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPt
   const write = kWrite, rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   const ways = tlbWays();
+  const sizes = tlbSizesPresent(); // a fill of another size ends the run
   let victim: u32 = 0;
   let hits: u32 = 0, misses: u32 = 0;
   for (; i < count; i++) {
     if (kindAt(i, sidPtr, pasidPtr, flagsPtr) != kind) break;
     const iova = load<u64>(iovaPtr + (i << 3));
-    const tag = (iova & ~<u64>0xfff) | 1;
-    const set = setAt(kh, iova >> 12);
-    let fill = set + <usize>((victim++ & (ways - 1)) * 32);
+    const set4k = setAt(kh, iova >> 12);
+    let e4k: usize = 0; // this page's 4 KiB entry, if any
     let out = BAIL;
-    for (let w: u32 = 0; w < ways; w++) {
-      const e = set + <usize>w * 32;
-      const t = load<u64>(e);
-      if ((t & 1) == 0) fill = e;
-      if (t != tag) continue;
-      const k = load<u64>(e, 8);
-      if ((k & KEY_MASK) != key) continue;
-      fill = e;
-      const needs = (k & K_RIDPRIV) != 0 ? needsB : needsA;
-      if ((load<u32>(e, 28) & needs) == needs) {
-        const o = load<u64>(e, 16) | (iova & 0xfff);
-        if ((o >> 20) != 0xfee) out = o;
+    if (sizes <= 1) {
+      e4k = findWay(set4k, (iova & ~<u64>0xfff) | 1, key, ways);
+      if (e4k != 0) out = hitOut(e4k, needsA, needsB, iova, 0xfff);
+    } else {
+      for (let code: u32 = 0; code < 3; code++) {
+        if ((sizes & (1 << code)) == 0) continue;
+        const shift: u64 = 12 + 9 * <u64>code;
+        const mask = (<u64>1 << shift) - 1;
+        const e = findWay(code == 0 ? set4k : setAt(kh, iova >> shift), (iova & ~mask) | (<u64>code << 1) | 1, key, ways);
+        if (e == 0) continue;
+        if (code == 0) e4k = e;
+        out = hitOut(e, needsA, needsB, iova, mask);
+        break; // one page of one size holds this address
       }
-      break;
     }
     if (out != BAIL) {
       hits++;
@@ -202,11 +232,14 @@ function runIotlb(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPt
       const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | ((acc & FS_RW) != 0 ? RAW_FS_RW : 0) |
         ((acc & NXINV) == 0 ? RAW_FS_NX : 0) | ((e & FS_D) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
       if (walkShift == 12) {
+        const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
         tlbFill4k(fill, iova, out, kKw, kPasid, grantsOf(raw, kWpe, kSre, kEre));
       } else {
-        // A large page: cached in its own sets, so this run (4 KiB probes only) ends here.
         tlbInsert(key, iova, out, <u32>walkShift, raw, <u32>(kKw >> 37) & 0xffff, PGTT_FS, kPasid, kWpe, kSre, kEre,
           (kKw & K_RIDPRIV) != 0);
+      }
+      if (tlbSizesPresent() != sizes) {
+        // A page size this run does not probe yet: finish this request, then start over.
         store<u64>(addrPtr + (i << 3), out);
         store<u8>(faultPtr + i, 0);
         i++;
@@ -252,8 +285,8 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
       recheck = false;
     }
     if (fast && kUsable) {
-      const j = !tlbOn ? runWalk(i, n, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
-        : tlbSizesPresent() <= 1 ? runIotlb(i, n, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr) : i;
+      const j = tlbOn ? runIotlb(i, n, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
+        : runWalk(i, n, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
       if (j != i) {
         i = j;
         continue;
