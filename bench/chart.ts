@@ -6,14 +6,15 @@
 import type { BenchReport, Path } from './run.js';
 
 /** Bar order within a scenario: each native bar right above the WASM bar it is compared with. */
-const ORDER: Path[] = ['native', 'batch', 'native-iotlb', 'batch-iotlb', 'batch-nocache', 'single', 'reference'];
+const ORDER: Path[] = ['native', 'batch', 'native-iotlb', 'batch-iotlb', 'batch-nocache', 'single', 'reference', 'dma'];
 const COLORS: Record<Path, string> = {
   native: '#4d4d4d', batch: '#1f77b4', 'native-iotlb': '#a6a6a6', 'batch-iotlb': '#2ca02c',
-  'batch-nocache': '#9467bd', single: '#ff7f0e', reference: '#d62728',
+  'batch-nocache': '#9467bd', single: '#ff7f0e', reference: '#d62728', dma: '#8c564b',
 };
 const LABELS: Record<Path, string> = {
   native: 'native walk (C)', batch: 'WASM batch (ctx+PASID caches)', 'native-iotlb': 'native IOTLB (C)', 'batch-iotlb': 'WASM batch, all caches',
   'batch-nocache': 'WASM batch, no caches', single: 'WASM single call', reference: 'TS reference walker',
+  dma: 'device DMA via SimIommufd (bound nested HWPT)',
 };
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -45,7 +46,7 @@ export function renderSvg(rep: BenchReport): string {
     for (const p of bars) {
       const v = paths.get(p)!;
       const w = Math.max(1, xOf(v) - labelW);
-      parts.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[p]}"><title>${esc(`${name} ${p}: ${fmtNs(v)} ns/translation`)}</title></rect>`);
+      parts.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[p]}"><title>${esc(`${name} ${p}: ${fmtNs(v)} ${p === 'dma' ? 'ns/DMA request' : 'ns/translation'}`)}</title></rect>`);
       parts.push(`<text x="${(labelW + w + 3).toFixed(1)}" y="${y + barH - 1}" class="v">${fmtNs(v)}</text>`);
       y += barH + gap;
     }
@@ -72,7 +73,7 @@ export function renderSvg(rep: BenchReport): string {
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="16" class="t">${esc(title)}</text>`,
     ...legend, ...grid, ...parts,
-    `<text x="${labelW + plotW / 2}" y="${height - 4}" text-anchor="middle" class="a">ns per translation</text>`,
+    `<text x="${labelW + plotW / 2}" y="${height - 4}" text-anchor="middle" class="a">ns per translation${present.includes('dma') ? ' (dma: per DMA request)' : ''}</text>`,
     '</svg>',
   ].join('\n');
 }
@@ -85,6 +86,14 @@ export function renderHtml(rep: BenchReport): string {
     `<td${miss(r.meetsNativeTarget)}>${cell(r.wasmVsNative, 2, 'x')}</td><td>${cell(r.iotlbNs)}</td><td>${cell(r.iotlbHitPercent, 1, '%')}</td>` +
     `<td>${cell(r.nativeIotlbNs)}</td><td${miss(r.meetsNativeIotlbTarget)}>${cell(r.wasmIotlbVsNativeIotlb, 2, 'x')}</td><td>${cell(r.nocacheNs)}</td>` +
     `<td>${cell(r.singleNs, 1)}</td><td>${cell(r.referenceNs, 0)}</td><td${miss(r.meetsReferenceTarget)}>${cell(r.referenceSpeedup, 1, 'x')}</td></tr>`);
+  const dmaRows = rep.scenarios.filter((r) => r.path === 'dma' && r.dma).map((r) => `<tr><td>${esc(r.name)}</td><td>${r.dma!.pasids}</td><td>${r.dma!.calls}</td>` +
+    `<td>${cell(r.ns.median)}</td><td>${cell(r.perSecond / 1e6)}</td><td>${cell(r.dma!.batchNs)}</td><td>${cell(r.dma!.dmaVsBatch, 2, 'x')}</td>` +
+    `<td${r.mismatches ? ' class="miss"' : ''}>${r.mismatches}/${r.checked}</td><td${r.dma!.batchMismatches ? ' class="miss"' : ''}>${r.dma!.batchMismatches}/${r.dma!.batchChecked}</td></tr>`);
+  const dmaTable = dmaRows.length === 0 ? '' : `<h2>Device DMA through bound nested HWPTs</h2>
+<table><tr><th>scenario</th><th>PASIDs</th><th>calls</th><th>dma ns</th><th>M DMA/s</th><th>translateBatch ns</th><th>dma/batch</th><th>vs guest mapping</th><th>vs translateBatch</th></tr>
+${dmaRows.join('\n')}
+</table>
+`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vtd-emu benchmark ${esc(rep.startedAt)}</title>
 <style>
@@ -102,7 +111,7 @@ ${renderSvg(rep)}
 ${rows.join('\n')}
 </table>
 <p class="meta">Targets: wasm/native and iotlb ratio ≤ ${rep.targets.wasmVsNativeMax}x, ref/nocache ≥ ${rep.targets.referenceSpeedupMin}x (misses in red).</p>
-<ul>${rep.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>
+${dmaTable}<ul>${rep.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>
 </body></html>
 `;
 }

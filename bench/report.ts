@@ -33,8 +33,10 @@ export function formatReport(rep: BenchReport): string {
   out.push(`native: ${rep.native.available ? `${rep.native.compiler} ${rep.native.flags?.join(' ')} (${rep.native.compilerVersion})` : `skipped — ${rep.native.note ?? 'no native scenario selected'}`}`);
   out.push(`load average (1 min): ${m.loadAverage.start} at start, ${m.loadAverage.end} at end (other load on the machine skews timings)`);
   out.push(`requests per rep: batch ${count(rep.config.batchRequests)}, single ${count(rep.config.singleRequests)}, reference ${count(rep.config.referenceRequests)}; ` +
-    `reps ${rep.config.reps} (reference ${rep.config.referenceReps}); ns = per translation`);
-  out.push('paths: batch = context+PASID caches, no IOTLB; batch-nocache = no caches; batch-iotlb = all caches (flushed each rep); native = native_walk mode=walk; native-iotlb = mode=iotlb');
+    `reps ${rep.config.reps} (reference ${rep.config.referenceReps}); ns = per translation` +
+    (rep.scenarios.some((r) => r.path === 'dma') ? `; dma: ${count(rep.config.dmaRequests)} DMA requests per rep, ${rep.config.dmaReps} reps, ns = per DMA request` : ''));
+  out.push('paths: batch = context+PASID caches, no IOTLB; batch-nocache = no caches; batch-iotlb = all caches (flushed each rep); native = native_walk mode=walk; native-iotlb = mode=iotlb' +
+    (rep.scenarios.some((r) => r.path === 'dma') ? '; dma = sim.dmaBatch of a passthrough device through the nested HWPTs its guest bound (SimIommufd)' : ''));
   out.push('');
 
   const body = rep.scenarios.map((r) => [
@@ -45,7 +47,7 @@ export function formatReport(rep: BenchReport): string {
     r.checkedAgainst ? `${r.mismatches}/${count(r.checked)}${r.knownDifferences ? ` (+${r.knownDifferences} intr)` : ''}` : '-',
   ]);
   out.push(table(
-    ['scenario', 'path', 'lvl', 'page', 'pat', 'reqs', 'reps', 'med ns', 'min ns', 'max ns', 'Mtr/s', 'faults', 'IOTLB hit', 'mismatch'],
+    ['scenario', 'path', 'lvl', 'page', 'pat', 'reqs', 'reps', 'med ns', 'min ns', 'max ns', 'M/s', 'faults', 'IOTLB hit', 'mismatch'],
     body, [false, false, false, false, false, true, true, true, true, true, true, true, true, true],
   ));
   out.push('');
@@ -55,13 +57,31 @@ export function formatReport(rep: BenchReport): string {
     num(r.iotlbNs, 2), `${r.iotlbHitPercent.toFixed(1)}%`, num(r.nativeIotlbNs, 2), x(r.wasmIotlbVsNativeIotlb, r.meetsNativeIotlbTarget),
     num(r.nocacheNs, 2), num(r.singleNs, 1), num(r.referenceNs, 0), x(r.referenceSpeedup, r.meetsReferenceTarget, 1),
   ]);
-  out.push(table(
-    ['scenario', 'batch', 'native', 'wasm/native', 'b-iotlb', 'hit', 'nat-iotlb', 'iotlb ratio', 'nocache', 'single', 'ref', 'ref/nocache'],
-    rb, [false, true, true, true, true, true, true, true, true, true, true, true],
-  ));
-  out.push(`ns per translation (medians). wasm/native = batch / native walk; iotlb ratio = batch-iotlb / native-iotlb; ref/nocache = reference / batch-nocache.`);
-  out.push(`targets: wasm/native and iotlb ratio <= ${rep.targets.wasmVsNativeMax}x, ref/nocache >= ${rep.targets.referenceSpeedupMin}x ('!' marks a miss); mismatch = differing/checked results, '(+N intr)' = known interrupt-range differences (see notes)`);
-  out.push('');
+  if (rb.length) {
+    out.push(table(
+      ['scenario', 'batch', 'native', 'wasm/native', 'b-iotlb', 'hit', 'nat-iotlb', 'iotlb ratio', 'nocache', 'single', 'ref', 'ref/nocache'],
+      rb, [false, true, true, true, true, true, true, true, true, true, true, true],
+    ));
+    out.push(`ns per translation (medians). wasm/native = batch / native walk; iotlb ratio = batch-iotlb / native-iotlb; ref/nocache = reference / batch-nocache.`);
+    out.push(`targets: wasm/native and iotlb ratio <= ${rep.targets.wasmVsNativeMax}x, ref/nocache >= ${rep.targets.referenceSpeedupMin}x ('!' marks a miss); mismatch = differing/checked results, '(+N intr)' = known interrupt-range differences (see notes)`);
+    out.push('');
+  }
+
+  const db = rep.scenarios.filter((r) => r.path === 'dma' && r.dma).map((r) => {
+    const d = r.dma!;
+    return [
+      r.name, String(d.pasids), String(d.calls), `${count(d.reads)}/${count(d.writes)}`, num(r.ns.median, 2), num(r.perSecond / 1e6, 2),
+      num(d.batchNs, 2), x(d.dmaVsBatch, null), `${r.mismatches}/${count(r.checked)}`, `${d.batchMismatches}/${count(d.batchChecked)}`,
+    ];
+  });
+  if (db.length) {
+    out.push(table(
+      ['dma scenario', 'PASIDs', 'calls', 'r/w', 'dma ns', 'M DMA/s', 'translateBatch ns', 'dma/batch', 'vs guest map', 'vs translateBatch'],
+      db, [false, true, true, true, true, true, true, true, true, true],
+    ));
+    out.push('device DMA through bound nested HWPTs: sim.dmaBatch calls (one per PASID and access) per rep; translateBatch = the vIOMMU on the same requests and unit; mismatch columns = differing/checked results.');
+    out.push('');
+  }
 
   const s = rep.summary;
   out.push(`summary: ${s.scenarios} scenarios, ${s.rows} rows, mismatches ${s.mismatches}${s.knownDifferences ? `, known differences ${s.knownDifferences}` : ''}`);
@@ -76,6 +96,9 @@ export function formatReport(rep: BenchReport): string {
   }
   if (s.nocacheVsBatch.count) {
     out.push(`  caches: batch-nocache / batch geomean ${num(s.nocacheVsBatch.geomean, 2)}x, batch-iotlb / batch geomean ${num(s.iotlbVsBatch.geomean, 2)}x, IOTLB hit rate ${num(s.iotlbHitPercent.min, 1)}% .. ${num(s.iotlbHitPercent.max, 1)}%`);
+  }
+  if (s.dma.count) {
+    out.push(`  device DMA (SimIommufd, bound nested HWPTs): ${s.dma.count} scenarios, geomean ${num(s.dma.nsGeomean, 1)} ns/DMA, dma / translateBatch geomean ${num(s.dma.dmaVsBatchGeomean, 2)}x, translateBatch mismatches ${s.dma.batchMismatches}`);
   }
   if (s.singleVsBatch.count) {
     out.push(`  single call vs batch: geomean ${num(s.singleVsBatch.geomean, 2)}x (${num(s.singleVsBatch.min, 2)}x .. ${num(s.singleVsBatch.max, 2)}x)`);

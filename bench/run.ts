@@ -2,8 +2,9 @@
  * The translation-core benchmark: runBench() measures every selected scenario on three WASM
  * batch units (context + PASID caches without IOTLB, no caches, all caches), the single-call
  * path, the pure-TS reference walker and (for native images) native_walk's walk and IOTLB
- * modes, checks their results against each other, and returns one JSON-ready report.
- * Schema: bench/schema.json, described in bench/README.md.
+ * modes, checks their results against each other, and returns one JSON-ready report. The
+ * dma-* scenarios measure a passthrough device's DMA through SimIommufd after the guest bound
+ * its PASID tables (bench/dma.ts). Schema: bench/schema.json, described in bench/README.md.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { TranslationBatch } from '../src/batch.js';
+import { NO_PASID, type TranslationBatch } from '../src/batch.js';
 import type { CacheOptions } from '../src/caches.js';
 import {
   nativeToGuestImage, readImage, readRequests, type GuestImage, type RequestList,
@@ -21,6 +22,9 @@ import { refTranslate, type RefEnv } from '../src/reference/index.js';
 import type { TranslateRequest, TranslateResult } from '../src/types.js';
 import { Vtd, type VtdOptions } from '../src/vtd.js';
 import {
+  createDmaSetup, DMA_REQUESTS, DMA_SPECS, expectedDma, generateDmaRequests, groupDmaCalls, stage2, type DmaSetup,
+} from './dma.js';
+import {
   disposeNative, nativeConfigs, prepareNative, runNative, type NativeResult, type Toolchain,
 } from './native.js';
 import {
@@ -29,11 +33,13 @@ import {
 } from './scenarios.js';
 import { round2, sleep, summarize, type NsStats } from './stats.js';
 
-export const SCHEMA = 'vtd-emu-bench/2';
+export const SCHEMA = 'vtd-emu-bench/3';
 export const TARGETS = Object.freeze({ wasmVsNativeMax: 1.25, referenceSpeedupMin: 3 });
 
-export type Path = 'batch' | 'batch-nocache' | 'batch-iotlb' | 'single' | 'reference' | 'native' | 'native-iotlb';
-export const PATHS: readonly Path[] = ['batch', 'batch-nocache', 'batch-iotlb', 'single', 'reference', 'native', 'native-iotlb'];
+export type Path = 'batch' | 'batch-nocache' | 'batch-iotlb' | 'single' | 'reference' | 'native' | 'native-iotlb' | 'dma';
+export const PATHS: readonly Path[] = ['batch', 'batch-nocache', 'batch-iotlb', 'single', 'reference', 'native', 'native-iotlb', 'dma'];
+/** The paths of a translation scenario (synthetic, native image, replay); dma-* scenarios have the dma path only. */
+export const TRANSLATION_PATHS: readonly Path[] = PATHS.filter((p) => p !== 'dma');
 export type Mode = 'quick' | 'full';
 
 /** The translation caches of the three batch units. */
@@ -48,6 +54,7 @@ const CACHE_NOTES = {
   'batch-iotlb': 'every cache at its default size (context 256, PASID 1024, IOTLB 4096 entries, 4-way); all caches flushed before each timed repetition, as native_walk mode=iotlb clears its 4096-entry 4-way IOTLB',
   single: 'vtd.translate() per request on the batch unit (context + PASID caches, no IOTLB)',
   reference: 'refTranslate() of the pure-TS reference walker over its own copy of guest RAM (no caches)',
+  dma: 'dma-* scenarios only: sim.dmaBatch(devId, pasid, iovas, r|w) of a passthrough device on SimIommufd, through the nested HWPTs the bind path attached after the guest programmed its PASID entries (first stage) and invalidated the PASID cache through the registers; stage 1 = the guest tables walked by vtd.firstStageWalk, stage 2 = the IOAS mapping of guest RAM; no caches',
 };
 
 /** Most requests one replay measures (the first ones of a longer list); a batch lives in WASM linear memory. */
@@ -112,14 +119,34 @@ export interface ScenarioRow {
   /** Results compared against `checkedAgainst`, and how many differed. */
   checked: number;
   mismatches: number;
-  checkedAgainst: 'native-expected' | 'reference' | 'batch' | null;
+  checkedAgainst: 'native-expected' | 'reference' | 'batch' | 'guest-mapping' | null;
   /** Differences explained by a documented semantic gap (native_walk has no interrupt-range check). */
   knownDifferences?: number;
   tablesMiB?: number;
   secondStage?: { levels: number; pageSize: number };
   /** batch-iotlb: IOTLB hits and misses over the timed repetitions; native-iotlb: native_walk's hit rate only. */
   iotlb?: { hitPercent: number; hits: number | null; misses: number | null };
+  /** dma rows: the calls, the bound PASIDs, and vtd.translateBatch on the same requests. */
+  dma?: DmaInfo;
   mismatchSamples?: string[];
+}
+
+export interface DmaInfo {
+  /** PASIDs the guest bound (0 = the RID), and the nested HWPTs the bind path attached for them. */
+  pasids: number;
+  hwpts: number;
+  /** dmaBatch calls per repetition (one per PASID and access), and the requests by access. */
+  calls: number;
+  reads: number;
+  writes: number;
+  /** vtd.translateBatch on the same requests on the same unit (context + PASID caches, no IOTLB): median ns, faults. */
+  batchNs: number;
+  batchFaults: number;
+  /** dma median / batchNs. */
+  dmaVsBatch: number;
+  /** dma results compared with translateBatch's (its GPA through the IOAS mapping; faults with faults), and how many differed. */
+  batchChecked: number;
+  batchMismatches: number;
 }
 
 export interface RatioRow {
@@ -173,7 +200,9 @@ export interface BenchReport {
     referenceRequests: number;
     warmup: string;
     filters: string[];
-    paths: Record<'batch' | 'batch-nocache' | 'batch-iotlb' | 'single' | 'reference', string>;
+    dmaRequests: number;
+    dmaReps: number;
+    paths: Record<'batch' | 'batch-nocache' | 'batch-iotlb' | 'single' | 'reference' | 'dma', string>;
     tables: { density: number; pages: Record<string, number>; ramMiB: number };
     replay: { image: string; imageFormat: string; requestList: string; requestFormat: string; requests: number; used: number } | null;
   };
@@ -207,6 +236,7 @@ export interface BenchReport {
     nocacheVsBatch: { count: number; geomean: number | null };
     iotlbVsBatch: { count: number; geomean: number | null };
     iotlbHitPercent: { count: number; min: number | null; max: number | null };
+    dma: { count: number; nsGeomean: number | null; dmaVsBatchGeomean: number | null; batchMismatches: number };
   };
   notes: string[];
 }
@@ -220,17 +250,20 @@ interface RunConfig {
   batchRequests: number;
   singleRequests: number;
   referenceRequests: number;
+  dmaRequests: number;
+  dmaReps: number;
   warmupPasses: number;
 }
 
 const NATIVE_SID = (0 << 8) | (3 << 3); // 00:03.0
 const FAULT_INTERRUPT = 0x87;
 
-/** Every scenario name a mode knows, synthetic and native. */
+/** Every scenario name a mode knows: synthetic, dma (device DMA through bound nested HWPTs) and native. */
 export function scenarioNames(mode: Mode, tiny = false): string[] {
   const synth = TABLE_SPECS.flatMap((t) => t.patterns.map((p) => `${t.key}-${p}`));
+  const dma = DMA_SPECS.flatMap((t) => t.patterns.map((p) => `${t.key}-${p}`));
   const nat = nativeConfigs(tiny ? 'tiny' : mode).flatMap((c) => c.patterns.map((p) => `${c.key}-${p}`));
-  return [...synth, ...nat];
+  return [...synth, ...dma, ...nat];
 }
 
 function globToRegExp(g: string): RegExp {
@@ -287,7 +320,9 @@ interface MeasureInput {
 
 interface Check { checked: number; mismatches: number; against: ScenarioRow['checkedAgainst']; known?: number; samples?: string[] }
 
-function row(inp: MeasureInput, path: Path, requests: number, reps: number, ns: NsStats, faults: number, check: Check): ScenarioRow {
+type RowInput = Pick<MeasureInput, 'name' | 'kind' | 'levels' | 'pageSize' | 'pattern' | 'tablesMiB' | 'secondStage'>;
+
+function row(inp: RowInput, path: Path, requests: number, reps: number, ns: NsStats, faults: number, check: Check): ScenarioRow {
   const r: ScenarioRow = {
     name: inp.name, kind: inp.kind, levels: inp.levels, pageSize: inp.pageSize, pattern: inp.pattern, path,
     requests, reps,
@@ -556,6 +591,99 @@ async function measure(inp: MeasureInput, cfg: RunConfig, step: (label: string) 
   };
 }
 
+const fmtDma = (ok: boolean, a: bigint | undefined): string => (ok && a !== undefined ? hex(a) : 'fault');
+
+/**
+ * One dma-* scenario: the stream as sim.dmaBatch calls (one per PASID and access), timed as a
+ * whole pass per repetition; every result checked against the guest's mapping; and
+ * vtd.translateBatch on the same requests (same unit), its GPA through the IOAS mapping
+ * compared with what the DMA got.
+ */
+async function measureDma(
+  s: DmaSetup, unitBatch: TranslationBatch, name: string, pattern: Pattern, cfg: RunConfig, seed: bigint,
+): Promise<{ row: ScenarioRow; dma: DmaInfo }> {
+  const n = cfg.dmaRequests;
+  const reqs = generateDmaRequests(s, pattern, n, seed);
+  const calls = groupDmaCalls(reqs);
+  const { sim } = s;
+  const devId = s.dev.devId;
+  const pass = (): number => {
+    let f = 0;
+    for (const g of calls.groups) f += sim.dmaBatch(devId, g.pasid, g.iovas, g.access, { out: g.out }).faults;
+    return f;
+  };
+
+  // Warm-up: full passes (the data path is JavaScript: V8 optimizes it after a few calls) until
+  // one is within 5% of the best; then the timed repetitions, one pass each.
+  const passes: number[] = [];
+  for (let i = 0; i < cfg.warmupPasses + 8; i++) {
+    const t0 = process.hrtime.bigint();
+    pass();
+    const dt = Number(process.hrtime.bigint() - t0);
+    const best = passes.length ? Math.min(...passes) : Infinity;
+    passes.push(dt);
+    if (i + 1 >= cfg.warmupPasses && dt <= best * 1.05) break;
+  }
+  collect();
+  const per: number[] = [];
+  let faults = -1;
+  for (let r = 0; r < cfg.dmaReps; r++) {
+    const t0 = process.hrtime.bigint();
+    const f = pass();
+    per.push(Number(process.hrtime.bigint() - t0) / n);
+    if (faults >= 0 && f !== faults) throw new Error(`${name} dma: fault count changed between repetitions (${faults}, then ${f})`);
+    faults = f;
+  }
+  const ns = summarize(per);
+
+  // Every result against the guest's mapping.
+  const expected = expectedDma(s, reqs);
+  let mism = 0;
+  const samples: string[] = [];
+  const gotAt: { ok: boolean; address: bigint }[] = new Array(n);
+  for (let j = 0; j < n; j++) gotAt[calls.order[j]!] = { ok: calls.ok[j] === 1, address: calls.address[j]! };
+  const desc = (i: number): string => `#${i} pasid ${reqs.pasid[i] === NO_PASID ? 'none' : reqs.pasid[i]} iova ${hex(reqs.iova[i]!)} ${reqs.flags[i]! & 1 ? 'w' : 'r'}`;
+  for (let i = 0; i < n; i++) {
+    const e = expected[i];
+    const g = gotAt[i]!;
+    if (g.ok !== (e !== undefined) || (g.ok && g.address !== e)) {
+      mism++;
+      if (samples.length < 5) samples.push(`${desc(i)}: dma ${fmtDma(g.ok, g.address)}, guest mapping ${fmtDma(e !== undefined, e)}`);
+    }
+  }
+
+  // vtd.translateBatch on the same requests: the same GPA before stage 2.
+  unitBatch.sid.set(reqs.sid);
+  unitBatch.pasid.set(reqs.pasid);
+  unitBatch.iova.set(reqs.iova);
+  unitBatch.flags.set(reqs.flags);
+  const b = await timeBatch({ vtd: s.vtd, batch: unitBatch }, n, 1, cfg, false, `${name} translateBatch`);
+  const fault = unitBatch.fault;
+  const addr = unitBatch.address;
+  let bMism = 0;
+  for (let i = 0; i < n; i++) {
+    const h = fault[i] === 0 ? stage2(s.areas, addr[i]!, (reqs.flags[i]! & 1) !== 0) : undefined;
+    const g = gotAt[i]!;
+    if (g.ok !== (h !== undefined) || (g.ok && g.address !== h)) {
+      bMism++;
+      if (samples.length < 5) {
+        samples.push(`${desc(i)}: dma ${fmtDma(g.ok, g.address)}, translateBatch ${fault[i] ? `fault ${hex(fault[i]!)}` : `${hex(addr[i]!)} -> ${fmtDma(h !== undefined, h)}`}`);
+      }
+    }
+  }
+
+  const dma: DmaInfo = {
+    pasids: s.tables.length, hwpts: new Set(s.hwpts).size, calls: calls.groups.length, reads: calls.reads, writes: calls.writes,
+    batchNs: round2(b.ns.median), batchFaults: b.faults, dmaVsBatch: Math.round((ns.median / b.ns.median) * 1000) / 1000,
+    batchChecked: n, batchMismatches: bMism,
+  };
+  const r = row({
+    name, kind: 'first-stage', levels: 4, pageSize: s.spec.pageSize, pattern, tablesMiB: (s.tablePages * 4096) / 2 ** 20,
+  }, 'dma', n, cfg.dmaReps, ns, faults, { checked: n, mismatches: mism, against: 'guest-mapping', samples });
+  r.dma = dma;
+  return { row: r, dma };
+}
+
 let gcFn: (() => void) | null | undefined;
 
 /** A full GC before a timed section: node's --expose-gc, or the flag turned on at run time. */
@@ -629,10 +757,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const sizeKey = tiny ? 'tiny' : mode;
   const sizes = SIZES[sizeKey];
   const cfg: RunConfig = tiny
-    ? { mode, tiny, seed, reps, referenceReps: Math.min(reps, 3), batchRequests: 4096, singleRequests: 1024, referenceRequests: 256, warmupPasses: 1 }
+    ? {
+      mode, tiny, seed, reps, referenceReps: Math.min(reps, 3), batchRequests: 4096, singleRequests: 1024, referenceRequests: 256,
+      dmaRequests: DMA_REQUESTS.tiny, dmaReps: reps, warmupPasses: 1,
+    }
     : {
       mode, tiny, seed, reps, referenceReps: Math.min(reps, 5), batchRequests: 1 << 20,
-      singleRequests: mode === 'full' ? 1 << 18 : 1 << 17, referenceRequests: mode === 'full' ? 1 << 15 : 1 << 14, warmupPasses: 3,
+      singleRequests: mode === 'full' ? 1 << 18 : 1 << 17, referenceRequests: mode === 'full' ? 1 << 15 : 1 << 14,
+      dmaRequests: DMA_REQUESTS[mode], dmaReps: mode === 'full' ? reps : Math.min(reps, 5), warmupPasses: 3,
     };
   const replay = options.replay;
   const filters = options.scenarios ?? [];
@@ -655,12 +787,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const rows: ScenarioRow[] = [];
   const ratios: RatioRow[] = [];
 
-  // Progress: five measured paths per scenario, one step per native_walk run.
-  const synthSel = [...selected].filter((s) => !s.startsWith('native-')).length;
+  // Progress: five measured paths per scenario, one step per native_walk run, one per dma scenario.
+  const synthSel = [...selected].filter((s) => !s.startsWith('native-') && !s.startsWith('dma-')).length;
+  const dmaSpecs = DMA_SPECS.filter((t) => t.patterns.some((p) => selected.has(`${t.key}-${p}`)));
+  const dmaSel = [...selected].filter((s) => s.startsWith('dma-')).length;
   const natCfgs = replay ? [] : nativeConfigs(sizeKey).filter((c) => c.patterns.some((p) => selected.has(`${c.key}-${p}`)));
   const natSel = [...selected].filter((s) => s.startsWith('native-')).length;
   const useNative = natCfgs.length > 0 && options.native !== false;
-  const total = 5 * synthSel + (useNative ? 5 * natSel + natCfgs.length : 0) + (replay ? 5 : 0);
+  const total = 5 * synthSel + dmaSel + (useNative ? 5 * natSel + natCfgs.length : 0) + (replay ? 5 : 0);
   let done = 0;
   const step = (label: string) => options.progress?.(Math.min(++done, total), total, label);
   options.progress?.(0, total, 'starting');
@@ -726,6 +860,30 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     }
   }
 
+  // ---------------- device DMA through bound nested HWPTs (SimIommufd), one unit per table set
+  const dmaInfos: DmaInfo[] = [];
+  if (dmaSpecs.length) {
+    notes.push('dma rows: ns per DMA request of sim.dmaBatch (SimIommufd) through the nested HWPTs the bind path attached after the guest bound its PASID entries through the registers; the stream is split into one call per PASID and access; results checked against the guest\'s mapping (output GPA through the IOAS mapping of guest RAM) and against vtd.translateBatch on the same requests.');
+    for (const spec of dmaSpecs) {
+      const t0 = performance.now();
+      options.progress?.(done, total, `binding ${spec.key}`);
+      let setup: DmaSetup | undefined = await createDmaSetup(spec, sizes, bigSeed, { caches: UNIT_CACHES.batch, ...(module ? { wasm: module } : {}) });
+      const unitBatch = setup.vtd.createBatch(cfg.dmaRequests);
+      log(`bound ${spec.key}: ${setup.tables.length} PASID(s) -> nested HWPT(s) ${setup.hwpts.join(',')}, ${(setup.tablePages * 4096 / 2 ** 20).toFixed(2)} MiB of tables, ${setup.descriptors} descriptors (${(performance.now() - t0).toFixed(0)} ms)`);
+      await settle();
+      for (const pattern of spec.patterns) {
+        const name = `${spec.key}-${pattern}`;
+        if (!selected.has(name)) continue;
+        const res = await measureDma(setup, unitBatch, name, pattern, cfg, bigSeed);
+        rows.push(res.row);
+        dmaInfos.push(res.dma);
+        step(`${name} dma`);
+        log(`${name}: dma ${res.row.ns.median} ns/DMA (${(res.row.perSecond / 1e6).toFixed(2)} M DMA/s, ${res.dma.calls} calls), translateBatch ${res.dma.batchNs} ns (x${res.dma.dmaVsBatch}), mismatches ${res.row.mismatches} + ${res.dma.batchMismatches}`);
+      }
+      setup = undefined; // free its guest RAM before the next unit
+    }
+  }
+
   // ---------------- native images (native_walk --dump, replayed in vtd-emu)
   const nativeInfo: BenchReport['native'] = { available: false, runs: [] };
   if (natCfgs.length && options.native === false) {
@@ -785,7 +943,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     }
   }
 
-  const mismatches = rows.reduce((a, r) => a + r.mismatches, 0);
+  const dmaBatchMismatches = dmaInfos.reduce((a, d) => a + d.batchMismatches, 0);
+  const mismatches = rows.reduce((a, r) => a + r.mismatches, 0) + dmaBatchMismatches;
+  const dmaRows = rows.filter((r) => r.path === 'dma');
   const known = rows.reduce((a, r) => a + (r.knownDifferences ?? 0), 0);
   if (known) notes.push(`${known} request(s) translate into the interrupt range 0xFEE00000-0xFEEFFFFF: vtd-emu faults them (0x87, docs/semantics.md §8), native_walk does not check; counted as knownDifferences, not mismatches.`);
   const worst = (v: { scenario: string; value: number }[], cmp: (a: number, b: number) => boolean) =>
@@ -809,7 +969,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     config: {
       mode, tiny, seed, reps: cfg.reps, referenceReps: cfg.referenceReps,
       batchRequests: cfg.batchRequests, singleRequests: cfg.singleRequests, referenceRequests: cfg.referenceRequests,
-      warmup: `batch paths: >=32 calls of ${Math.min(4096, cfg.batchRequests)} requests (>=25 ms), 5 ms pause, then >=${cfg.warmupPasses} untimed full passes until a pass is within 5% of the best (at most ${cfg.warmupPasses + 8}); single/reference: ${cfg.warmupPasses} untimed full pass(es), the first one checks results`,
+      dmaRequests: cfg.dmaRequests, dmaReps: cfg.dmaReps,
+      warmup: `batch paths: >=32 calls of ${Math.min(4096, cfg.batchRequests)} requests (>=25 ms), 5 ms pause, then >=${cfg.warmupPasses} untimed full passes until a pass is within 5% of the best (at most ${cfg.warmupPasses + 8}); single/reference: ${cfg.warmupPasses} untimed full pass(es), the first one checks results; dma: >=${cfg.warmupPasses} untimed full passes until one is within 5% of the best (at most ${cfg.warmupPasses + 8})`,
       filters,
       paths: CACHE_NOTES,
       tables: {
@@ -832,7 +993,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     scenarios: rows,
     ratios,
     summary: {
-      scenarios: ratios.length,
+      scenarios: new Set(rows.map((r) => r.name)).size,
       rows: rows.length,
       mismatches,
       knownDifferences: known,
@@ -849,6 +1010,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       nocacheVsBatch: { count: ratios.length, geomean: geomean(ratios.map((r) => r.nocacheVsBatch)) },
       iotlbVsBatch: { count: ratios.length, geomean: geomean(ratios.map((r) => r.iotlbVsBatch)) },
       iotlbHitPercent: { count: hits.length, min: hits.length ? Math.min(...hits) : null, max: hits.length ? Math.max(...hits) : null },
+      dma: {
+        count: dmaRows.length, nsGeomean: geomean(dmaRows.map((r) => r.ns.median)),
+        dmaVsBatchGeomean: geomean(dmaInfos.map((d) => d.dmaVsBatch)), batchMismatches: dmaBatchMismatches,
+      },
     },
     notes,
   };

@@ -73,8 +73,8 @@ const OUT_LIMIT = 2 ** 40; // output GPAs below 1 TiB, as native_walk
 const INTR_LO = 0xfee0_0000;
 const INTR_HI = 0xfeef_ffff;
 const RO_FRACTION = 0.05; // read-only leaves (native_walk: 5%)
-const WRITE_FRACTION = 0.25; // writes (native_walk: 25%)
-const UNMAPPED_FRACTION = 0.01; // requests to unmapped IOVAs (native_walk: 1%)
+export const WRITE_FRACTION = 0.25; // writes (native_walk: 25%)
+export const UNMAPPED_FRACTION = 0.01; // requests to unmapped IOVAs (native_walk: 1%)
 const BAD_PASID_FRACTION = 0.002; // random PASIDs (native_walk: 0.2%)
 
 /** The IOVA space a table maps: which pages of the span are mapped, read-only or not. */
@@ -116,7 +116,7 @@ export function createSyntheticGuest(vtd: Vtd, ramBytes: number): SyntheticGuest
 const log2 = (v: number): number => Math.round(Math.log2(v));
 
 /** A random `size`-aligned output address below `limit` outside the interrupt range. */
-function outputAddress(rng: Rng, size: number, limit: number): bigint {
+export function outputAddress(rng: Rng, size: number, limit: number): bigint {
   const frames = Math.floor(limit / size);
   for (;;) {
     const a = rng.below(frames) * size;
@@ -125,7 +125,7 @@ function outputAddress(rng: Rng, size: number, limit: number): bigint {
 }
 
 /** Chooses the span (aligned slot in the lower canonical half / input range) and its mapped pages. */
-function makeSpace(rng: Rng, pages: number, density: number, pageSize: number, inputBits: number): PageSpace {
+export function makeSpace(rng: Rng, pages: number, density: number, pageSize: number, inputBits: number): PageSpace {
   const pageShift = log2(pageSize);
   const spanPages = pages * density;
   const spanBytes = BigInt(spanPages) << BigInt(pageShift);
@@ -209,7 +209,7 @@ export function buildTable(g: SyntheticGuest, spec: TableSpec, sizes: SizeConfig
 }
 
 /** Writes base + offset (base given as u32 halves, offset < 2^53) as u64 i of a u32 view, without BigInt. */
-function put64(v32: Uint32Array, i: number, baseLo: number, baseHi: number, offset: number): void {
+export function put64(v32: Uint32Array, i: number, baseLo: number, baseHi: number, offset: number): void {
   const lo = baseLo + (offset % 4294967296);
   const hi = baseHi + Math.floor(offset / 4294967296) + (lo >= 4294967296 ? 1 : 0);
   v32[2 * i] = lo >>> 0;
@@ -268,7 +268,7 @@ export function generateRequests(g: SyntheticGuest, t: BuiltTable, pattern: Patt
   return rs;
 }
 
-function badPasids(rs: RequestSet, rng: Rng): void {
+export function badPasids(rs: RequestSet, rng: Rng): void {
   for (let i = 0; i < rs.n; i++) if (rng.chance(BAD_PASID_FRACTION)) rs.pasid[i] = rng.below(1 << 20);
 }
 

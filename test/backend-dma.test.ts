@@ -10,7 +10,7 @@ import {
   IOMMU_HWPT_ALLOC_NEST_PARENT as NP, IOMMU_HWPT_ALLOC_PASID as PASID, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED,
   IOMMU_IOAS_MAP_READABLE as R, IOMMU_IOAS_MAP_WRITEABLE as W, IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE, SimIommufd,
 } from '../src/backend/index.js';
-import { FaultReason, FsPte, GuestBuilder, type FirstStageTable, Vtd } from '../src/index.js';
+import { FaultReason, FsPte, GuestBuilder, type FirstStageTable, Vtd, VtdArgumentError } from '../src/index.js';
 
 const RAM = 32n << 20n; // guest RAM [0, 32 MiB)
 const HOST_BASE = 0x40_0000_0000n; // the IOAS maps GPA g to host HOST_BASE + g
@@ -250,5 +250,16 @@ describe('batch DMA and the default walker', () => {
     const p = bare.allocHwpt({ devId: d, ptId: bare.allocIoas(), flags: NP });
     bare.attach(d, bare.allocHwpt({ devId: d, ptId: p, data: { flags: 0, pgtblAddr: 0x1000n, addrWidth: 48 } }));
     expect(() => bare.dma(d, undefined, 0n, 'r')).toThrow(/first-stage walker/);
+  });
+});
+
+describe('dmaBatch argument checks', () => {
+  it('an IOVA that is not a u64 is a VtdArgumentError, as for dma()', async () => {
+    const vtd = await Vtd.create({ memory: { size: 1 << 20 } });
+    const sim = new SimIommufd({ vtd });
+    const dev = sim.addDevice();
+    expect(() => sim.dma(dev, undefined, -1n, 'r')).toThrow(VtdArgumentError);
+    expect(() => sim.dmaBatch(dev, undefined, [-1n], 'r')).toThrow(VtdArgumentError);
+    expect(() => sim.dmaBatch(dev, undefined, [1n << 64n], 'r')).toThrow(VtdArgumentError);
   });
 });

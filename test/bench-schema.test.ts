@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validate, type JsonSchema } from '../bench/json-schema.js';
 import { parseResults } from '../bench/native.js';
-import { BenchArgumentError, PATHS, runBench, scenarioNames, SCHEMA, selectScenarios, type BenchReport } from '../bench/run.js';
+import { BenchArgumentError, runBench, scenarioNames, SCHEMA, selectScenarios, TRANSLATION_PATHS, type BenchReport } from '../bench/run.js';
 
 const schema = JSON.parse(readFileSync(new URL('../bench/schema.json', import.meta.url), 'utf8')) as JsonSchema;
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
@@ -43,13 +43,14 @@ describe('bench JSON (tiny run)', () => {
     expect(rep.summary.mismatches).toBe(0);
   });
 
-  it('measures every scenario on the three batch units, single and reference, and native images on native and native-iotlb', () => {
+  it('measures every scenario on the three batch units, single and reference, native images on native and native-iotlb, dma scenarios on dma', () => {
     const byName = new Map<string, string[]>();
     for (const r of rep.scenarios) byName.set(r.name, [...(byName.get(r.name) ?? []), r.path]);
     for (const [name, paths] of byName) {
-      const want = PATHS.filter((p) => name.startsWith('native-') || !p.startsWith('native'));
+      const want = name.startsWith('dma-') ? ['dma'] : TRANSLATION_PATHS.filter((p) => name.startsWith('native-') || !p.startsWith('native'));
       expect(paths.sort(), name).toEqual([...want].sort());
     }
+    expect([...byName.keys()].filter((n) => n.startsWith('dma-')).length).toBeGreaterThan(0);
     const expected = scenarioNames('quick', true).filter((n) => rep.native.available || !n.startsWith('native-'));
     expect([...byName.keys()].sort()).toEqual(expected.sort());
   });
@@ -58,6 +59,7 @@ describe('bench JSON (tiny run)', () => {
     for (const r of rep.scenarios) {
       if (r.path === 'batch') expect(r.checkedAgainst).toBe(r.name.startsWith('native-') ? 'native-expected' : 'reference');
       else if (r.path.startsWith('native')) expect(r.checkedAgainst).toBeNull();
+      else if (r.path === 'dma') expect(r.checkedAgainst).toBe('guest-mapping');
       else expect(r.checkedAgainst).toBe('batch');
     }
     for (const n of rep.scenarios.filter((r) => r.path === 'native')) {
@@ -66,7 +68,7 @@ describe('bench JSON (tiny run)', () => {
       expect(b.faults).toBe(n.faults + (b.knownDifferences ?? 0));
     }
     // The three batch units translate the same requests to the same results, so the same faults.
-    for (const name of new Set(rep.scenarios.map((r) => r.name))) {
+    for (const name of new Set(rep.scenarios.filter((r) => r.path !== 'dma').map((r) => r.name))) {
       const f = rep.scenarios.filter((r) => r.name === name && r.path.startsWith('batch')).map((r) => r.faults);
       expect(new Set(f).size, name).toBe(1);
     }
@@ -87,8 +89,42 @@ describe('bench JSON (tiny run)', () => {
     expect(rep.ratios.find((r) => r.scenario === 'fs4-2m-seq')!.iotlbHitPercent).toBeGreaterThan(50);
   });
 
-  it('has one ratio entry per scenario, native ratios exactly where native ran', () => {
-    const names = new Set(rep.scenarios.map((r) => r.name));
+  it('checks device DMA through the bound nested HWPTs against the guest mapping and translateBatch', () => {
+    const dma = rep.scenarios.filter((r) => r.path === 'dma');
+    expect(dma.map((r) => r.name).sort()).toEqual(scenarioNames('quick', true).filter((n) => n.startsWith('dma-')).sort());
+    for (const r of dma) {
+      const d = r.dma!;
+      expect(r.checked, r.name).toBe(r.requests);
+      expect(r.mismatches, `${r.name}: ${r.mismatchSamples?.join('; ')}`).toBe(0);
+      expect(d.batchChecked).toBe(r.requests);
+      expect(d.batchMismatches, `${r.name}: ${r.mismatchSamples?.join('; ')}`).toBe(0);
+      // The same requests fault on the host exactly where the vIOMMU faults them.
+      expect(d.batchFaults, r.name).toBe(r.faults);
+      expect(r.faults, r.name).toBeGreaterThan(0); // writes to read-only pages, unmapped IOVAs
+      expect(d.reads + d.writes).toBe(r.requests);
+      expect(d.writes).toBeGreaterThan(0);
+      // One nested HWPT per bound PASID; at least one dmaBatch call per PASID and access.
+      expect(d.hwpts).toBe(d.pasids);
+      expect(d.calls).toBeGreaterThanOrEqual(2 * d.pasids);
+      expect(d.pasids).toBe(r.name.includes('16pasid') ? 16 : 1);
+      if (r.pattern === 'seq') expect(d.calls).toBe(2 * d.pasids); // no stray PASIDs in seq streams
+      expect(d.dmaVsBatch).toBeCloseTo(r.ns.median / d.batchNs, 1);
+      expect(r.iotlb).toBeUndefined();
+    }
+    expect(rep.summary.dma).toMatchObject({ count: dma.length, batchMismatches: 0 });
+  });
+
+  it('runs dma scenarios alone (no translation scenario, no ratios)', async () => {
+    const r = await runBench({ tiny: true, quiet: true, reps: 1, scenarios: ['dma-fs4-4k-16pasid-rand'] });
+    expect(validate(schema, clone(r))).toEqual([]);
+    expect(r.scenarios.map((x) => `${x.name} ${x.path}`)).toEqual(['dma-fs4-4k-16pasid-rand dma']);
+    expect(r.ratios).toEqual([]);
+    expect(r.summary).toMatchObject({ scenarios: 1, rows: 1, mismatches: 0, dma: { count: 1, batchMismatches: 0 } });
+    expect(r.scenarios[0]!.dma!.calls).toBeGreaterThan(32); // 16 PASIDs x r/w, plus the stray PASIDs of the rand stream
+  });
+
+  it('has one ratio entry per translation scenario, native ratios exactly where native ran', () => {
+    const names = new Set(rep.scenarios.filter((r) => r.path !== 'dma').map((r) => r.name));
     expect(rep.ratios.map((r) => r.scenario).sort()).toEqual([...names].sort());
     for (const r of rep.ratios) {
       const native = r.scenario.startsWith('native-');
@@ -97,14 +133,17 @@ describe('bench JSON (tiny run)', () => {
       }
       expect(r.referenceSpeedup).toBeCloseTo(r.referenceNs / r.nocacheNs, 0);
     }
-    expect(rep.summary.scenarios).toBe(rep.ratios.length);
+    expect(rep.summary.scenarios).toBe(new Set(rep.scenarios.map((r) => r.name)).size);
+    expect(rep.summary.scenarios).toBe(rep.ratios.length + rep.summary.dma.count);
     expect(rep.summary.rows).toBe(rep.scenarios.length);
   });
 
   it('rejects documents that break the schema', () => {
     const bad: [string, (r: Record<string, any>) => void][] = [
       ['missing section', (r) => { delete r.summary; }],
-      ['wrong schema id', (r) => { r.schema = 'vtd-emu-bench/1'; }],
+      ['wrong schema id', (r) => { r.schema = 'vtd-emu-bench/2'; }],
+      ['dma row without its details', (r) => { delete r.scenarios.find((x: { path: string }) => x.path === 'dma').dma.batchMismatches; }],
+      ['unknown checkedAgainst', (r) => { r.scenarios[0].checkedAgainst = 'vibes'; }],
       ['unknown path', (r) => { r.scenarios[0].path = 'turbo'; }],
       ['negative count', (r) => { r.scenarios[0].faults = -1; }],
       ['fractional count', (r) => { r.scenarios[0].requests = 1.5; }],

@@ -512,6 +512,8 @@ export class SimIommufd implements IommufdBackend {
     const write = access === 'w';
     const priv = options.priv ?? false;
     const exec = options.exec ?? false;
+    // A typed array holds only u64 values; anything else is checked as dma() checks it.
+    if (!(iovas instanceof BigUint64Array)) for (const iova of iovas) checkU64('iova', iova);
     let faults = 0;
     for (let i = 0; i < n; i++) {
       const iova = iovas[i]!;

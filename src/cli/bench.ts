@@ -19,7 +19,9 @@ Measures the translation core on built-in scenarios (tables written with the gue
 native_walk's images with the native C walker timed in the same run), or replays a user's trace.
 Every scenario runs on the paths batch (context + PASID caches, no IOTLB), batch-nocache,
 batch-iotlb (all caches), single (one call per request) and reference (the pure-TS walker), plus
-native and native-iotlb for native_walk's images; results are cross-checked on every run.
+native and native-iotlb for native_walk's images; the dma-* scenarios measure device DMA through
+the simulated iommufd after the guest bound its PASID tables (path dma). Results are
+cross-checked on every run.
 
   --quick          default (~1.5 minutes): mostly cache-resident tables, plus native's 32 MiB case
   --full           bigger tables (32 MiB per 4 KiB table set) and more native cases (several minutes)
