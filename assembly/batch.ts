@@ -1,7 +1,7 @@
 // Struct-of-arrays batch: requests and results live in linear memory (views on the TS side),
 // one call translates `count` of them. No allocation, no BigInt, no host call in the loop.
 //
-// Runs: consecutive requests of one kind (source-id, PASID, flags) whose PASID record is in the
+// Runs: consecutive requests of one kind (source-id and PASID) whose PASID record is in the
 // PASID cache and says first stage go through a tight loop (with or without the IOTLB). Its
 // walk has no side effects: it finishes a request only when every entry is present, free of
 // reserved bits and already accessed (and dirty, for a write) and the permissions allow it;
@@ -12,6 +12,9 @@
 // the engine compiles well (the same walk inside the general loop ran ~1.5x slower).
 
 import { CAP_FS1GP, has, pteAddrRsvd, scalable, te } from './caps';
+import {
+  FR_FS_ENTRY_P, FR_FS_ENTRY_RSVD, FR_FS_NON_CANONICAL, FR_FS_US, FR_SM_EXECUTE, FR_SM_INTERRUPT_ADDR, FR_SM_WRITE,
+} from './faults';
 import { FS_A, FS_D, FS_EA, FS_P, FS_PS, FS_RW, FS_US } from './first-stage';
 import {
   grantsOf, K_RIDPRIV, KEY_MASK, keyHash, keyWord, needsOf, requestKey, setAt, tlbCount, tlbEnabled, tlbFill4k,
@@ -20,7 +23,7 @@ import {
 import { base0, lin0, size0 } from './memory';
 import { NO_PASID, PGTT_FS, REQ_EXEC, REQ_PRIV, REQ_WRITE } from './pasid';
 import {
-  INFO_EAFE, INFO_ERE_OK, INFO_L5, INFO_PGTT, INFO_RID_PRIV, INFO_SRE_OK, INFO_WPE,
+  INFO_EAFE, INFO_ERE_OK, INFO_FPD, INFO_L5, INFO_PGTT, INFO_RID_PRIV, INFO_SRE_OK, INFO_WPE,
   PC_DID, PC_FSROOT, PC_INFO, PC_PASID, PC_VALID, pcEnabled, pcLookup,
 } from './pasid-cache';
 import { outAddr, outFpd, outLevel, RAW_DIRTY, RAW_FS_NX, RAW_FS_RW, RAW_FS_US, RAW_SS_ALL } from './result';
@@ -31,57 +34,97 @@ const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /** Bit 63 of an entry is XD; the walk ANDs entries with it flipped, so bit 63 ends as "no XD anywhere". */
 const NXINV: u64 = <u64>1 << 63;
 
-// ---- the kind of request a run serves, decoded once (decodeKind) ----
-let kKind: u64 = BAIL; // pasid << 32 | flags << 16 | sid; BAIL = none
-let kPc: usize = 0; // its PASID record, 0 when not cached
-let kKey: u64 = 0; // its IOTLB / PASID-cache key
-let kUsable = false; // first stage, and SRE/ERE allow the request
-let kRoot: u64 = 0;
-let kTopShift: u64 = 0;
-let kCanonShift: u64 = 0;
-let kNeed: u64 = 0; // P, A (and EA) every entry must have
-let kAccNeed: u64 = 0; // U/S, R/W, no-XD the ANDed entries must grant
-let kWrite = false;
-let kKh: u32 = 0; // IOTLB: the key's hash
-let kNeedsA: u32 = 0; // IOTLB: grants needed (entry without / with RID_PRIV)
-let kNeedsB: u32 = 0;
-let kKw: u64 = 0; // IOTLB: the key word a fill writes
-let kPasid: u32 = 0; // the effective PASID a fill records
-let kWpe = false;
-let kSre = false;
-let kEre = false;
+// ---- kinds of request (source-id and PASID), decoded once per batch into a small cache ----
+// The request flags (write, execute, supervisor) vary within a kind: what each of the eight
+// combinations needs is decoded into the entry too. An entry is good while its batch
+// generation is current (a new batch, and every full-path request, start a new one: the
+// full path may change the PASID cache) and its PASID record is still in the PASID cache.
+const KC_ENTRIES: u32 = 64;
+const KC_ENTRY: usize = 256;
+const KC: usize = memory.data(<i32>(KC_ENTRIES * <u32>KC_ENTRY), 64);
+const KE_KIND = 0; // u64 pasid << 16 | sid
+const KE_PC = 8; // u32 the PASID record
+const KE_GEN = 12; // u32 generation
+const KE_KEY = 16; // u64 IOTLB / PASID-cache key
+const KE_ROOT = 24; // u64 FSPTPTR
+const KE_TOP = 32; // u32 shift of the top level
+const KE_CANON = 36; // u32 canonical shift
+const KE_NEED = 40; // u64 P, A (and EA) every entry must have
+const KE_USABLE = 48; // u32 bit per flags value: first stage, SRE/ERE allow it
+const KE_FPD = 52; // u32 0x80 when fault processing is disabled (batch faultInfo bit 7)
+const KE_KW = 56; // u64 IOTLB key word of a fill
+const KE_KH = 64; // u32 IOTLB key hash
+const KE_PASID = 68; // u32 effective PASID of a fill
+const KE_BITS = 72; // u32 bit 0 WPE, 1 SRE ok, 2 ERE ok
+const KE_ACC = 128; // u64[8] per flags: U/S, R/W, no-XD the ANDed entries must grant
+const KE_NEEDS = 192; // u32[8][2] per flags: IOTLB grants needed (entry without / with RID_PRIV)
 
-function decodeKind(sid: u32, pasid: u32, flags: u32): void {
-  kKind = (<u64>pasid << 32) | (<u64>flags << 16) | <u64>sid;
-  kKey = requestKey(sid, pasid, pasid != NO_PASID);
-  kKh = keyHash(kKey);
-  kNeedsA = needsOf(pasid != NO_PASID ? flags : flags & REQ_WRITE);
-  kNeedsB = needsOf(pasid != NO_PASID ? flags : (flags & REQ_WRITE) | REQ_PRIV);
-  kPc = pcLookup(kKey);
-  kUsable = false;
-  if (kPc == 0) return;
-  const info = load<u32>(kPc, PC_INFO);
-  // A request without PASID is a read or write, privileged only through RID_PRIV (§2).
-  const req = pasid != NO_PASID ? flags & (REQ_WRITE | REQ_EXEC | REQ_PRIV)
-    : (flags & REQ_WRITE) | ((info & INFO_RID_PRIV) != 0 ? REQ_PRIV : 0);
-  const user = (req & REQ_PRIV) == 0;
-  kWrite = (req & REQ_WRITE) != 0;
-  kUsable = (info & INFO_PGTT) == PGTT_FS && (user || (info & INFO_SRE_OK) != 0) &&
-    ((req & REQ_EXEC) == 0 || (info & INFO_ERE_OK) != 0);
+let kcGen: u32 = 0;
+
+// @ts-ignore: decorator
+@inline function kindOf(sid: u32, pasid: u32): u64 {
+  return (<u64>pasid << 16) | <u64>sid;
+}
+
+// @ts-ignore: decorator
+@inline function kcSlot(kind: u64): usize {
+  const h = (<u32>kind * 0x9e37_79b1) ^ (<u32>(kind >> 16) * 0x85eb_ca6b);
+  return KC + <usize>((h >> 16) & (KC_ENTRIES - 1)) * KC_ENTRY;
+}
+
+/** The decoded kind, if cached and still good; else 0. */
+// @ts-ignore: decorator
+@inline function kcGet(kind: u64): usize {
+  const e = kcSlot(kind);
+  if (load<u64>(e, KE_KIND) != kind || load<u32>(e, KE_GEN) != kcGen) return 0;
+  const pc = <usize>load<u32>(e, KE_PC);
+  return pc != 0 && load<u64>(pc) == (load<u64>(e, KE_KEY) | PC_VALID) ? e : 0;
+}
+
+/** Decode a kind into its cache entry (returned); its usable mask is 0 when it cannot run. */
+function decodeKind(sid: u32, pasid: u32): usize {
+  const withPasid = pasid != NO_PASID;
+  const kind = kindOf(sid, pasid);
+  const e = kcSlot(kind);
+  const key = requestKey(sid, pasid, withPasid);
+  store<u64>(e, kind, KE_KIND);
+  store<u32>(e, kcGen, KE_GEN);
+  store<u64>(e, key, KE_KEY);
+  store<u32>(e, keyHash(key), KE_KH);
+  store<u32>(e, 0, KE_USABLE);
+  for (let f: u32 = 0; f < 8; f++) {
+    store<u32>(e + KE_NEEDS + (<usize>f << 3), needsOf(withPasid ? f : f & REQ_WRITE));
+    store<u32>(e + KE_NEEDS + (<usize>f << 3), needsOf(withPasid ? f : (f & REQ_WRITE) | REQ_PRIV), 4);
+  }
+  const pc = pcLookup(key);
+  store<u32>(e, <u32>pc, KE_PC);
+  if (pc == 0) return e;
+  const info = load<u32>(pc, PC_INFO);
   const l5 = (info & INFO_L5) != 0;
-  kRoot = load<u64>(kPc, PC_FSROOT);
-  kTopShift = l5 ? 48 : 39;
-  kCanonShift = l5 ? 56 : 47;
-  kNeed = (info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A;
-  // U/S for a user, R/W for a write the walk would refuse without it (user, or WPE), no XD
-  // for an execute.
-  kAccNeed = (user ? FS_US : 0) | (kWrite && (user || (info & INFO_WPE) != 0) ? FS_RW : 0) |
-    ((req & REQ_EXEC) != 0 ? NXINV : 0);
-  kWpe = (info & INFO_WPE) != 0;
-  kSre = (info & INFO_SRE_OK) != 0;
-  kEre = (info & INFO_ERE_OK) != 0;
-  kPasid = load<u32>(kPc, PC_PASID);
-  kKw = keyWord(kKey, load<u32>(kPc, PC_DID), PGTT_FS, kWpe, kSre, kEre, (info & INFO_RID_PRIV) != 0);
+  const wpe = (info & INFO_WPE) != 0, sre = (info & INFO_SRE_OK) != 0, ere = (info & INFO_ERE_OK) != 0;
+  store<u64>(e, load<u64>(pc, PC_FSROOT), KE_ROOT);
+  store<u32>(e, l5 ? 48 : 39, KE_TOP);
+  store<u32>(e, l5 ? 56 : 47, KE_CANON);
+  store<u64>(e, (info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A, KE_NEED);
+  store<u32>(e, (info & INFO_FPD) != 0 ? 0x80 : 0, KE_FPD);
+  store<u32>(e, load<u32>(pc, PC_PASID), KE_PASID);
+  store<u32>(e, (wpe ? 1 : 0) | (sre ? 2 : 0) | (ere ? 4 : 0), KE_BITS);
+  store<u64>(e, keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sre, ere, (info & INFO_RID_PRIV) != 0), KE_KW);
+  if ((info & INFO_PGTT) != PGTT_FS) return e;
+  let usable: u32 = 0;
+  for (let f: u32 = 0; f < 8; f++) {
+    // A request without PASID is a read or write, privileged only through RID_PRIV (§2).
+    const req = withPasid ? f : (f & REQ_WRITE) | ((info & INFO_RID_PRIV) != 0 ? REQ_PRIV : 0);
+    const user = (req & REQ_PRIV) == 0;
+    const write = (req & REQ_WRITE) != 0;
+    if ((user || sre) && ((req & REQ_EXEC) == 0 || ere)) usable |= 1 << f;
+    // U/S for a user, R/W for a write the walk would refuse without it (user, or WPE), no XD
+    // for an execute.
+    store<u64>(e + KE_ACC + (<usize>f << 3), (user ? FS_US : 0) | (write && (user || wpe) ? FS_RW : 0) |
+      ((req & REQ_EXEC) != 0 ? NXINV : 0));
+  }
+  store<u32>(e, usable, KE_USABLE);
+  return e;
 }
 
 // The last fast walk's leaf, for an IOTLB fill.
@@ -90,14 +133,25 @@ let walkEntry: u64 = 0;
 let walkShift: u64 = 12;
 
 /**
- * The side-effect-free first-stage walk: the output address, or BAIL. With `leaf`, the leaf
- * entry, the ANDed access bits and the page shift are kept for an IOTLB fill.
+ * A fault the fast walk can report itself: the full walk would raise it without writing
+ * anything (the entries above already accessed, the leaf untouched on a permission fault).
+ */
+const FAULT: u64 = 0xfff0_0000_0000_0000; // | level << 8 | reason; outputs never have bits 63:52
+// @ts-ignore: decorator
+@inline function faultValue(reason: u32, shift: u64): u64 {
+  return FAULT | (shift == 0 ? 0 : ((shift - 3) / 9) << 8) | <u64>reason;
+}
+
+/**
+ * The side-effect-free first-stage walk: the output address, a FAULT value, or BAIL (the full
+ * path must take it: an A/D/EA bit to set, a table outside the first RAM region). With `leaf`,
+ * the leaf entry, the ANDed access bits and the page shift are kept for an IOTLB fill.
  */
 // @ts-ignore: decorator
 @inline function fastWalk(leaf: bool, iova: u64, root: u64, topShift: u64, canonShift: u64, need: u64, rsvd: u64,
                           accNeed: u64, write: bool, fs1gp: bool, b0: u64, s0: u64, l0: u64): u64 {
   const top = <i64>iova >> canonShift;
-  if (top != 0 && top != -1) return BAIL;
+  if (top != 0 && top != -1) return faultValue(FR_FS_NON_CANONICAL, 0);
   // Present, accessed and no reserved address bits: one test per level.
   const m = need | rsvd;
   let table = root;
@@ -108,21 +162,34 @@ let walkShift: u64 = 12;
     const off = table + (((iova >> shift) & 511) << 3) - b0;
     if (off >= s0) return BAIL;
     e = load<u64>(<usize>(l0 + off));
-    if ((e & m) != need) return BAIL;
+    if ((e & m) != need) {
+      // In the full walk's order: present, then reserved; a missing A/EA needs a write.
+      if ((e & FS_P) == 0) return faultValue(FR_FS_ENTRY_P, shift);
+      if ((e & rsvd) != 0) return faultValue(FR_FS_ENTRY_RSVD, shift);
+      return BAIL;
+    }
     acc &= e ^ NXINV;
     if (shift == 12) break; // bit 7 of a 4 KiB leaf is PAT
     if ((e & FS_PS) != 0) {
       // A large leaf: 2 MiB (bits 20:13 reserved) or 1 GiB with FS1GP (bits 29:13); PS above is reserved.
-      if (shift == 21 ? (e & 0x1f_e000) != 0 : shift != 30 || !fs1gp || (e & 0x3fff_e000) != 0) return BAIL;
+      if (shift == 21 ? (e & 0x1f_e000) != 0 : shift != 30 || !fs1gp || (e & 0x3fff_e000) != 0) {
+        return faultValue(FR_FS_ENTRY_RSVD, shift);
+      }
       break;
     }
     table = e & ADDR_MASK;
     shift -= 9;
   }
-  if ((acc & accNeed) != accNeed || (write && (e & FS_D) == 0)) return BAIL;
+  if ((acc & accNeed) != accNeed) {
+    // U/S first, then write, then execute, as the full walk checks them.
+    if ((accNeed & FS_US) != 0 && (acc & FS_US) == 0) return faultValue(FR_FS_US, shift);
+    if ((accNeed & FS_RW) != 0 && (acc & FS_RW) == 0) return faultValue(FR_SM_WRITE, shift);
+    return faultValue(FR_SM_EXECUTE, shift);
+  }
+  if (write && (e & FS_D) == 0) return BAIL;
   const mask = (<u64>1 << shift) - 1;
   const out = (e & ADDR_MASK & ~mask) | (iova & mask);
-  if ((out >> 20) == 0xfee) return BAIL; // the interrupt range: the full path faults it
+  if ((out >> 20) == 0xfee) return faultValue(FR_SM_INTERRUPT_ADDR, 0);
   if (leaf) {
     walkAcc = acc;
     walkEntry = e;
@@ -131,22 +198,49 @@ let walkShift: u64 = 12;
   return out;
 }
 
+let runFaults: u32 = 0;
+
+/** Record a fast-path fault for request `i`. */
 // @ts-ignore: decorator
-@inline function kindAt(i: usize, sidPtr: usize, pasidPtr: usize, flagsPtr: usize): u64 {
-  return (<u64>load<u32>(pasidPtr + (i << 2)) << 32) | (<u64>load<u8>(flagsPtr + i) << 16) | <u64>load<u16>(sidPtr + (i << 1));
+@inline function storeFault(v: u64, i: usize, addrPtr: usize, faultPtr: usize, infoPtr: usize, fpd: u32): void {
+  store<u64>(addrPtr + (i << 3), 0);
+  store<u8>(faultPtr + i, <u8>v);
+  if (infoPtr != 0) store<u8>(infoPtr + i, <u8>(((v >> 8) & 7) | fpd));
+  runFaults++;
 }
 
-/** A run without IOTLB from request `i`; returns the first request it did not finish. */
-function runWalk(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
-                 addrPtr: usize, faultPtr: usize): usize {
-  const kind = kKind, root = kRoot, topShift = kTopShift, canonShift = kCanonShift, need = kNeed, accNeed = kAccNeed;
-  const write = kWrite, rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
+// @ts-ignore: decorator
+@inline function kindAt(i: usize, sidPtr: usize, pasidPtr: usize): u64 {
+  return kindOf(<u32>load<u16>(sidPtr + (i << 1)), load<u32>(pasidPtr + (i << 2)));
+}
+
+/**
+ * A run without IOTLB from request `i` (of the kind decoded at `ke`); a request of another
+ * cached kind switches to it. Returns the first request it did not finish.
+ */
+function runWalk(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                 addrPtr: usize, faultPtr: usize, infoPtr: usize): usize {
+  const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
+  let kind = load<u64>(ke, KE_KIND);
   for (; i < count; i++) {
-    if (kindAt(i, sidPtr, pasidPtr, flagsPtr) != kind) break;
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), root, topShift, canonShift, need, rsvd, accNeed, write, fs1gp,
-      b0, s0, l0);
-    if (out == BAIL) break;
+    const k = kindAt(i, sidPtr, pasidPtr);
+    if (k != kind) {
+      ke = kcGet(k);
+      if (ke == 0) break;
+      kind = k;
+    }
+    // The kind's fields are read from its entry each time (L1-resident): fewer live values.
+    const f = <u32>load<u8>(flagsPtr + i) & 7;
+    if (((load<u32>(ke, KE_USABLE) >> f) & 1) == 0) break;
+    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(ke, KE_ROOT), <u64>load<u32>(ke, KE_TOP),
+      <u64>load<u32>(ke, KE_CANON), load<u64>(ke, KE_NEED), rsvd, load<u64>(ke + KE_ACC + (<usize>f << 3)),
+      (f & REQ_WRITE) != 0, fs1gp, b0, s0, l0);
+    if (out >= FAULT) {
+      if (out == BAIL) break;
+      storeFault(out, i, addrPtr, faultPtr, infoPtr, load<u32>(ke, KE_FPD));
+      continue;
+    }
     store<u64>(addrPtr + (i << 3), out);
     store<u8>(faultPtr + i, 0);
   }
@@ -191,18 +285,36 @@ let runMisses: u32 = 0;
  * walks and fills (a 4 KiB page replaces the same page's entry if it was there). Returns the
  * first request it did not finish.
  */
-function runIotlb(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
-                  addrPtr: usize, faultPtr: usize): usize {
-  const kind = kKind, key = kKey, kh = kKh, needsA = kNeedsA, needsB = kNeedsB;
-  const root = kRoot, topShift = kTopShift, canonShift = kCanonShift, need = kNeed, accNeed = kAccNeed;
-  const write = kWrite, rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
+function runIotlb(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                  addrPtr: usize, faultPtr: usize, infoPtr: usize): usize {
+  let kind = load<u64>(ke, KE_KIND), usable = load<u32>(ke, KE_USABLE), key = load<u64>(ke, KE_KEY);
+  let kh = load<u32>(ke, KE_KH), fpd = load<u32>(ke, KE_FPD), root = load<u64>(ke, KE_ROOT);
+  let topShift = <u64>load<u32>(ke, KE_TOP), canonShift = <u64>load<u32>(ke, KE_CANON), need = load<u64>(ke, KE_NEED);
+  const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   const ways = tlbWays();
   const sizes = tlbSizesPresent(); // a fill of another size ends the run
   let victim: u32 = 0;
   let hits: u32 = 0, misses: u32 = 0;
   for (; i < count; i++) {
-    if (kindAt(i, sidPtr, pasidPtr, flagsPtr) != kind) break;
+    const k = kindAt(i, sidPtr, pasidPtr);
+    if (k != kind) {
+      const ne = kcGet(k);
+      if (ne == 0) break;
+      ke = ne;
+      kind = k;
+      usable = load<u32>(ke, KE_USABLE);
+      key = load<u64>(ke, KE_KEY);
+      kh = load<u32>(ke, KE_KH);
+      fpd = load<u32>(ke, KE_FPD);
+      root = load<u64>(ke, KE_ROOT);
+      topShift = <u64>load<u32>(ke, KE_TOP);
+      canonShift = <u64>load<u32>(ke, KE_CANON);
+      need = load<u64>(ke, KE_NEED);
+    }
+    const f = <u32>load<u8>(flagsPtr + i) & 7;
+    if (((usable >> f) & 1) == 0) break;
+    const needsA = load<u32>(ke + KE_NEEDS + (<usize>f << 3)), needsB = load<u32>(ke + KE_NEEDS + (<usize>f << 3), 4);
     const iova = load<u64>(iovaPtr + (i << 3));
     const set4k = setAt(kh, iova >> 12);
     let e4k: usize = 0; // this page's 4 KiB entry, if any
@@ -225,18 +337,25 @@ function runIotlb(i: usize, count: usize, sidPtr: usize, pasidPtr: usize, iovaPt
     if (out != BAIL) {
       hits++;
     } else {
-      out = fastWalk(true, iova, root, topShift, canonShift, need, rsvd, accNeed, write, fs1gp, b0, s0, l0);
+      out = fastWalk(true, iova, root, topShift, canonShift, need, rsvd, load<u64>(ke + KE_ACC + (<usize>f << 3)),
+        (f & REQ_WRITE) != 0, fs1gp, b0, s0, l0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
+      if (out >= FAULT) {
+        storeFault(out, i, addrPtr, faultPtr, infoPtr, fpd);
+        continue;
+      }
       const e = walkEntry, acc = walkAcc;
       const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | ((acc & FS_RW) != 0 ? RAW_FS_RW : 0) |
         ((acc & NXINV) == 0 ? RAW_FS_NX : 0) | ((e & FS_D) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
+      const bits = load<u32>(ke, KE_BITS), kw = load<u64>(ke, KE_KW), effPasid = load<u32>(ke, KE_PASID);
+      const wpe = (bits & 1) != 0, sre = (bits & 2) != 0, ere = (bits & 4) != 0;
       if (walkShift == 12) {
         const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
-        tlbFill4k(fill, iova, out, kKw, kPasid, grantsOf(raw, kWpe, kSre, kEre));
+        tlbFill4k(fill, iova, out, kw, effPasid, grantsOf(raw, wpe, sre, ere));
       } else {
-        tlbInsert(key, iova, out, <u32>walkShift, raw, <u32>(kKw >> 37) & 0xffff, PGTT_FS, kPasid, kWpe, kSre, kEre,
-          (kKw & K_RIDPRIV) != 0);
+        tlbInsert(key, iova, out, <u32>walkShift, raw, <u32>(kw >> 37) & 0xffff, PGTT_FS, effPasid, wpe, sre, ere,
+          (kw & K_RIDPRIV) != 0);
       }
       if (tlbSizesPresent() != sizes) {
         // A page size this run does not probe yet: finish this request, then start over.
@@ -269,39 +388,29 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
   const fast = te && scalable && pcEnabled();
   const tlbOn = tlbEnabled();
   let faults: u32 = 0;
-  kKind = BAIL;
-  kPc = 0;
-  kUsable = false;
+  kcGen++; // decoded kinds of earlier batches are stale
   runHits = 0;
   runMisses = 0;
-  let recheck = false; // the full path ran: it may have evicted or refilled the PASID record
+  runFaults = 0;
   let i: usize = 0;
   while (i < n) {
-    if (recheck) {
-      if (kPc == 0 || load<u64>(kPc) != (kKey | PC_VALID)) {
-        kKind = BAIL;
-        kUsable = false;
-      }
-      recheck = false;
-    }
-    if (fast && kUsable) {
-      const j = tlbOn ? runIotlb(i, n, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
-        : runWalk(i, n, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
-      if (j != i) {
-        i = j;
-        continue;
-      }
-    }
     const sid = <u32>load<u16>(sidPtr + (i << 1));
     const pasid = load<u32>(pasidPtr + (i << 2));
     const flags = <u32>load<u8>(flagsPtr + i);
-    if (fast && (pasid == NO_PASID || pasid <= 0xfffff) && kindAt(i, sidPtr, pasidPtr, flagsPtr) != kKind) {
-      // A new kind of request: decode it, and if it can run, start a run right here.
-      decodeKind(sid, pasid, flags);
-      if (kUsable) continue;
+    if (fast && (pasid == NO_PASID || pasid <= 0xfffff)) {
+      let ke = kcGet(kindOf(sid, pasid));
+      if (ke == 0) ke = decodeKind(sid, pasid);
+      if (((load<u32>(ke, KE_USABLE) >> (flags & 7)) & 1) != 0) {
+        const j = tlbOn ? runIotlb(i, n, ke, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr)
+          : runWalk(i, n, ke, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr);
+        if (j != i) {
+          i = j;
+          continue;
+        }
+      }
     }
     const r = slowPath(sid, pasid, load<u64>(iovaPtr + (i << 3)), flags);
-    recheck = true;
+    kcGen++; // the full path may have changed the PASID cache
     store<u64>(addrPtr + (i << 3), r == 0 ? outAddr : 0);
     store<u8>(faultPtr + i, <u8>r);
     if (r != 0) {
@@ -311,5 +420,5 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
     i++;
   }
   if (tlbOn) tlbCount(<f64>runHits, <f64>runMisses);
-  return faults;
+  return faults + runFaults;
 }
