@@ -37,9 +37,9 @@ const NXINV: u64 = <u64>1 << 63;
 // ---- kinds of request (source-id and PASID), decoded once per batch into a small cache ----
 // The request flags (write, execute, supervisor) vary within a kind: what each of the eight
 // combinations needs is decoded into the entry too. An entry is good while its batch
-// generation is current (a new batch, and every full-path request, start a new one: the
-// full path may change the PASID cache) and its PASID record is still in the PASID cache.
-const KC_ENTRIES: u32 = 64;
+// generation is current and its PASID record is still in the PASID cache with the content it
+// was decoded from (the full path may evict records or resolve them again).
+const KC_ENTRIES: u32 = 2048;
 const KC_ENTRY: usize = 256;
 const KC: usize = memory.data(<i32>(KC_ENTRIES * <u32>KC_ENTRY), 64);
 const KE_KIND = 0; // u64 pasid << 16 | sid
@@ -56,6 +56,8 @@ const KE_KW = 56; // u64 IOTLB key word of a fill
 const KE_KH = 64; // u32 IOTLB key hash
 const KE_PASID = 68; // u32 effective PASID of a fill
 const KE_BITS = 72; // u32 bit 0 WPE, 1 SRE ok, 2 ERE ok
+const KE_INFO = 76; // u32 the record's info word, as decoded
+const KE_DID = 80; // u32 the record's DID, as decoded
 const KE_ACC = 128; // u64[8] per flags: U/S, R/W, no-XD the ANDed entries must grant
 const KE_NEEDS = 192; // u32[8][2] per flags: IOTLB grants needed (entry without / with RID_PRIV)
 
@@ -78,7 +80,10 @@ let kcGen: u32 = 0;
   const e = kcSlot(kind);
   if (load<u64>(e, KE_KIND) != kind || load<u32>(e, KE_GEN) != kcGen) return 0;
   const pc = <usize>load<u32>(e, KE_PC);
-  return pc != 0 && load<u64>(pc) == (load<u64>(e, KE_KEY) | PC_VALID) ? e : 0;
+  if (pc == 0 || load<u64>(pc) != (load<u64>(e, KE_KEY) | PC_VALID)) return 0;
+  // The same record, or the same key resolved again with other content?
+  return load<u64>(pc, PC_FSROOT) == load<u64>(e, KE_ROOT) && load<u32>(pc, PC_INFO) == load<u32>(e, KE_INFO) &&
+    load<u32>(pc, PC_DID) == load<u32>(e, KE_DID) && load<u32>(pc, PC_PASID) == load<u32>(e, KE_PASID) ? e : 0;
 }
 
 /** Decode a kind into its cache entry (returned); its usable mask is 0 when it cannot run. */
@@ -100,6 +105,8 @@ function decodeKind(sid: u32, pasid: u32): usize {
   store<u32>(e, <u32>pc, KE_PC);
   if (pc == 0) return e;
   const info = load<u32>(pc, PC_INFO);
+  store<u32>(e, info, KE_INFO);
+  store<u32>(e, load<u32>(pc, PC_DID), KE_DID);
   const l5 = (info & INFO_L5) != 0;
   const wpe = (info & INFO_WPE) != 0, sre = (info & INFO_SRE_OK) != 0, ere = (info & INFO_ERE_OK) != 0;
   store<u64>(e, load<u64>(pc, PC_FSROOT), KE_ROOT);
@@ -410,7 +417,6 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
       }
     }
     const r = slowPath(sid, pasid, load<u64>(iovaPtr + (i << 3)), flags);
-    kcGen++; // the full path may have changed the PASID cache
     store<u64>(addrPtr + (i << 3), r == 0 ? outAddr : 0);
     store<u8>(faultPtr + i, <u8>r);
     if (r != 0) {

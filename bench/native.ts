@@ -39,7 +39,13 @@ export function nativeConfigs(mode: 'tiny' | 'quick' | 'full'): NativeConfig[] {
     key: `native-fs${levels}-${page}-32m`, levels, page, pasids: 16, pages: 262144, density: 16, mem: '256M', patterns: BOTH,
     description: `--levels ${levels} --page ${page} --pasids 16 --pages 262144 --density 16 (~32 MiB of tables)`,
   });
-  const quick = [dense(4, '4k'), dense(5, '4k'), dense(4, '2m'), big(4, '4k')];
+  // Streaming (ten requests per page: ~90% IOTLB hits) and 1024 PASIDs at once.
+  const stream: NativeConfig = { ...dense(4, '4k'), key: 'native-fs4-4k-stream', patterns: ['seq10'] };
+  const many: NativeConfig = {
+    key: 'native-fs4-4k-1024pasid', levels: 4, page: '4k', pasids: 1024, pages: 262144, density: 1, mem: '256M', patterns: ['rand'],
+    description: '--levels 4 --page 4k --pasids 1024 --pages 262144 --density 1 (1024 PASIDs)',
+  };
+  const quick = [dense(4, '4k'), stream, many, dense(5, '4k'), dense(4, '2m'), big(4, '4k')];
   return mode === 'quick' ? quick : [...quick, big(5, '4k'), big(4, '2m')];
 }
 
@@ -121,7 +127,7 @@ export function parseResults(stdout: string): NativeResult[] {
     const pattern = kv.get('pattern');
     const minNs = Number(kv.get('min_ns'));
     const medNs = Number(kv.get('med_ns'));
-    if ((mode !== 'walk' && mode !== 'iotlb') || (pattern !== 'rand' && pattern !== 'seq') ||
+    if ((mode !== 'walk' && mode !== 'iotlb') || (pattern !== 'rand' && pattern !== 'seq' && pattern !== 'seq10') ||
         !Number.isFinite(minNs) || !Number.isFinite(medNs)) {
       throw new Error(`unparsable native_walk line: ${line}`);
     }

@@ -8,7 +8,8 @@ import { GuestBuilder, PAGE_1G, PAGE_2M, PAGE_4K, type FirstStageTable, type Sec
 import type { Vtd } from '../src/vtd.js';
 import { hashName, Rng } from './rng.js';
 
-export type Pattern = 'rand' | 'seq';
+/** rand / seq over the mapped pages; seq10 (native images only): ten requests per page in a row, streaming. */
+export type Pattern = 'rand' | 'seq' | 'seq10';
 export type Kind = 'first-stage' | 'second-stage' | 'pass-through' | 'nested' | 'native-image';
 
 /** Requests as struct-of-arrays, the layout of a TranslationBatch's inputs. */
