@@ -238,20 +238,8 @@ export function tlbInsert(key: u64, iova: u64, out: u64, shift: u32, raw: u32, d
  * this descriptor, every first-stage and nested entry of the DID.
  */
 export function tlbInvalidate(gran: u32, did: u32, addr: u64, am: u32): void {
-  if (gran == 1) {
-    tlbFlush();
-    return;
-  }
-  const n = sets * ways;
-  for (let i: u32 = 0; i < n; i++) {
-    const e = base + <usize>i * ENTRY;
-    const tag = load<u64>(e);
-    if ((tag & VALID) == 0) continue;
-    const k = load<u64>(e, 8);
-    if (<u32>((k >> 37) & 0xffff) != did) continue;
-    const pgtt = <u32>(k >> 53) & 7;
-    if (gran == 2 || pgtt == PGTT_FS || pgtt == PGTT_NESTED || inRange(tag, addr, am)) store<u64>(e, 0);
-  }
+  if (gran == 1) tlbFlush();
+  else dropEntries(gran == 2 ? DROP_ALL : DROP_FS_ALL | DROP_SS_RANGE, did, NO_PASID_MATCH, addr, am);
 }
 
 /**
@@ -260,14 +248,31 @@ export function tlbInvalidate(gran: u32, did: u32, addr: u64, am: u32): void {
  * (second-stage and pass-through ones stay, as the spec says).
  */
 export function tlbInvalidatePasid(gran: u32, did: u32, pasid: u32, addr: u64, am: u32): void {
+  dropEntries(gran == 2 ? DROP_ALL : DROP_FS_RANGE, did, pasid, addr, am);
+}
+
+// What an invalidation drops among the entries of its DID (and PASID): everything; first-stage
+// and nested entries whatever their address, or only those in the range; second-stage entries
+// in the range.
+const DROP_ALL: u32 = 1;
+const DROP_FS_ALL: u32 = 2;
+const DROP_FS_RANGE: u32 = 4;
+const DROP_SS_RANGE: u32 = 8;
+const NO_PASID_MATCH: u32 = 0xffff_ffff; // IOTLB descriptors do not select by PASID
+
+function dropEntries(what: u32, did: u32, pasid: u32, addr: u64, am: u32): void {
   const n = sets * ways;
   for (let i: u32 = 0; i < n; i++) {
     const e = base + <usize>i * ENTRY;
     const tag = load<u64>(e);
     if ((tag & VALID) == 0) continue;
     const k = load<u64>(e, 8);
-    if (<u32>((k >> 37) & 0xffff) != did || load<u32>(e, 24) != pasid) continue;
+    if (<u32>((k >> 37) & 0xffff) != did || (pasid != NO_PASID_MATCH && load<u32>(e, 24) != pasid)) continue;
     const pgtt = <u32>(k >> 53) & 7;
-    if (gran == 2 || ((pgtt == PGTT_FS || pgtt == PGTT_NESTED) && inRange(tag, addr, am))) store<u64>(e, 0);
+    const fs = pgtt == PGTT_FS || pgtt == PGTT_NESTED;
+    if ((what & DROP_ALL) != 0 || (fs && (what & DROP_FS_ALL) != 0) ||
+        (what & (fs ? DROP_FS_RANGE : DROP_SS_RANGE)) != 0 && inRange(tag, addr, am)) {
+      store<u64>(e, 0);
+    }
   }
 }
