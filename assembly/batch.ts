@@ -260,6 +260,13 @@ let runMisses: u32 = 0;
 /** The way of `set` holding `tag` for `key`, or 0. */
 // @ts-ignore: decorator
 @inline function findWay(set: usize, tag: u64, key: u64, ways: u32): usize {
+  if (ways == 4) {
+    // The usual geometry: the four tags loaded together, then one way to confirm.
+    const t0 = load<u64>(set), t1 = load<u64>(set, 32), t2 = load<u64>(set, 64), t3 = load<u64>(set, 96);
+    const e = t0 == tag ? set : t1 == tag ? set + 32 : t2 == tag ? set + 64 : t3 == tag ? set + 96 : 0;
+    if (e != 0 && (load<u64>(e, 8) & KEY_MASK) == key) return e;
+    if (e == 0) return 0; // else another key has this page in an earlier way: scan them all
+  }
   for (let w: u32 = 0; w < ways; w++) {
     const e = set + <usize>w * 32;
     if (load<u64>(e) == tag && (load<u64>(e, 8) & KEY_MASK) == key) return e;
