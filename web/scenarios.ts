@@ -2,7 +2,7 @@
  * The table setups the page offers: what a guest driver would write for one device (00:03.0)
  * with its requests going through PASID 0 (RID_PASID, since caps.rps is off).
  */
-import { GuestBuilder, Vtd, type Caps } from 'vtd-emu';
+import { GuestBuilder, Vtd, type Caps, type FirstStageTable } from 'vtd-emu';
 
 export const SID = (0 << 8) | (3 << 3); // 00:03.0
 export const RAM_SIZE = 64 << 20;
@@ -11,6 +11,12 @@ export const TABLES = { base: 0x10_0000n, size: 32n << 20n };
 
 const K4 = 4096;
 const M2 = 2 << 20;
+
+/** The demo device (PDTS 0) with a first-stage PASID 0 entry for `pt` (SRE and ERE on). */
+function firstStageDevice(guest: GuestBuilder, pt: FirstStageTable): void {
+  guest.scalableDevice(SID, { pdts: 0 });
+  guest.pasidEntry(SID, 0, { pgtt: 'first-stage', did: 1, fsptptr: pt.root, levels: pt.levels, sre: true, ere: true });
+}
 
 export interface Scenario {
   id: string;
@@ -35,8 +41,7 @@ export const SCENARIOS: Scenario[] = [
       const pt = guest.firstStage({ levels: 4 });
       pt.map(0x7f00_0000_0000n, 0x0123_4000n, { size: K4 });
       pt.map(0x7f00_0000_1000n, 0x0123_5000n, { size: K4, write: false });
-      guest.scalableDevice(SID, { pdts: 0 });
-      guest.pasidEntry(SID, 0, { pgtt: 'first-stage', did: 1, fsptptr: pt.root, levels: 4, sre: true, ere: true });
+      firstStageDevice(guest, pt);
     },
   },
   {
@@ -48,8 +53,7 @@ export const SCENARIOS: Scenario[] = [
     build(guest) {
       const pt = guest.firstStage({ levels: 4 });
       pt.map(0x4000_0000n, 0x0800_0000n, { size: M2 });
-      guest.scalableDevice(SID, { pdts: 0 });
-      guest.pasidEntry(SID, 0, { pgtt: 'first-stage', did: 1, fsptptr: pt.root, levels: 4, sre: true, ere: true });
+      firstStageDevice(guest, pt);
     },
   },
   {
@@ -61,8 +65,7 @@ export const SCENARIOS: Scenario[] = [
     build(guest) {
       const pt = guest.firstStage({ levels: 5 });
       pt.map(0x00ab_cdef_1234_5000n, 0x0456_7000n, { size: K4 });
-      guest.scalableDevice(SID, { pdts: 0 });
-      guest.pasidEntry(SID, 0, { pgtt: 'first-stage', did: 1, fsptptr: pt.root, levels: 5, sre: true, ere: true });
+      firstStageDevice(guest, pt);
     },
   },
   {
