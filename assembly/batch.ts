@@ -144,65 +144,97 @@ let walkShift: u64 = 12;
  * anything (the entries above already accessed, the leaf untouched on a permission fault).
  */
 const FAULT: u64 = 0xfff0_0000_0000_0000; // | level << 8 | reason; outputs never have bits 63:52
-// @ts-ignore: decorator
-@inline function faultValue(reason: u32, shift: u64): u64 {
-  return FAULT | (shift == 0 ? 0 : ((shift - 3) / 9) << 8) | <u64>reason;
+
+/** A table entry the fast walk cannot pass: its fault, if the full walk would raise it without writing; else BAIL. */
+function entryMiss(e: u64, rsvd: u64, level: u64): u64 {
+  if ((e & FS_P) == 0) return FAULT | (level << 8) | FR_FS_ENTRY_P;
+  if ((e & rsvd) != 0) return FAULT | (level << 8) | FR_FS_ENTRY_RSVD;
+  return BAIL; // A (or EA) to set
 }
 
-/**
- * The side-effect-free first-stage walk: the output address, a FAULT value, or BAIL (the full
- * path must take it: an A/D/EA bit to set, a table outside the first RAM region). With `leaf`,
- * the leaf entry, the ANDed access bits and the page shift are kept for an IOTLB fill.
- */
+/** The permission fault of a leaf at `level`: U/S first, then write, then execute, as the full walk checks them. */
+function permFault(acc: u64, accNeed: u64, level: u64): u64 {
+  if ((accNeed & FS_US) != 0 && (acc & FS_US) == 0) return FAULT | (level << 8) | FR_FS_US;
+  if ((accNeed & FS_RW) != 0 && (acc & FS_RW) == 0) return FAULT | (level << 8) | FR_SM_WRITE;
+  return FAULT | (level << 8) | FR_SM_EXECUTE;
+}
+
+/** The leaf of a fast walk (`shift` a constant at each use): permissions, D, the output. */
 // @ts-ignore: decorator
-@inline function fastWalk(leaf: bool, iova: u64, root: u64, topShift: u64, canonShift: u64, need: u64, rsvd: u64,
-                          accNeed: u64, write: bool, fs1gp: bool, b0: u64, s0: u64, l0: u64): u64 {
-  const top = <i64>iova >> canonShift;
-  if (top != 0 && top != -1) return faultValue(FR_FS_NON_CANONICAL, 0);
-  // Present, accessed and no reserved address bits: one test per level.
-  const m = need | rsvd;
-  let table = root;
-  let shift = topShift;
-  let acc: u64 = FS_US | FS_RW | NXINV;
-  let e: u64;
-  while (true) {
-    const off = table + (((iova >> shift) & 511) << 3) - b0;
-    if (off >= s0) return BAIL;
-    e = load<u64>(<usize>(l0 + off));
-    if ((e & m) != need) {
-      // In the full walk's order: present, then reserved; a missing A/EA needs a write.
-      if ((e & FS_P) == 0) return faultValue(FR_FS_ENTRY_P, shift);
-      if ((e & rsvd) != 0) return faultValue(FR_FS_ENTRY_RSVD, shift);
-      return BAIL;
-    }
-    acc &= e ^ NXINV;
-    if (shift == 12) break; // bit 7 of a 4 KiB leaf is PAT
-    if ((e & FS_PS) != 0) {
-      // A large leaf: 2 MiB (bits 20:13 reserved) or 1 GiB with FS1GP (bits 29:13); PS above is reserved.
-      if (shift == 21 ? (e & 0x1f_e000) != 0 : shift != 30 || !fs1gp || (e & 0x3fff_e000) != 0) {
-        return faultValue(FR_FS_ENTRY_RSVD, shift);
-      }
-      break;
-    }
-    table = e & ADDR_MASK;
-    shift -= 9;
-  }
-  if ((acc & accNeed) != accNeed) {
-    // U/S first, then write, then execute, as the full walk checks them.
-    if ((accNeed & FS_US) != 0 && (acc & FS_US) == 0) return faultValue(FR_FS_US, shift);
-    if ((accNeed & FS_RW) != 0 && (acc & FS_RW) == 0) return faultValue(FR_SM_WRITE, shift);
-    return faultValue(FR_SM_EXECUTE, shift);
-  }
-  if (write && (e & FS_D) == 0) return BAIL;
+@inline function leafOut(leaf: bool, e: u64, and: u64, or: u64, accNeed: u64, dNeed: u64, iova: u64, shift: u64): u64 {
+  // U/S and R/W must be set at every level, XD clear at every level: bit 63 of acc is "no XD".
+  const acc = (and & (FS_US | FS_RW)) | (~or & NXINV);
+  if ((acc & accNeed) != accNeed) return permFault(acc, accNeed, (shift - 3) / 9);
+  if ((e & dNeed) != dNeed) return BAIL; // D to set
   const mask = (<u64>1 << shift) - 1;
   const out = (e & ADDR_MASK & ~mask) | (iova & mask);
-  if ((out >> 20) == 0xfee) return faultValue(FR_SM_INTERRUPT_ADDR, 0);
+  if ((out >> 20) == 0xfee) return FAULT | FR_SM_INTERRUPT_ADDR;
   if (leaf) {
     walkAcc = acc;
     walkEntry = e;
     walkShift = shift;
   }
   return out;
+}
+
+/**
+ * The side-effect-free first-stage walk, unrolled: the output address, a FAULT value, or BAIL
+ * (the full path must take it: an A/D/EA bit to set, a table outside the first RAM region). Each
+ * level is one bounds test on its table (regions are 4 KiB-granular, so a table that starts in
+ * the region lies in it) and one mask test of P, A (EA) and the reserved address bits (`m` is
+ * their union, `need` what must be set); PS is reserved at the top levels, so it joins their mask.
+ * With `leaf`, the leaf entry, the access bits and the page shift are kept for an IOTLB fill.
+ */
+// @ts-ignore: decorator
+@inline function fastWalk(leaf: bool, iova: u64, root: u64, l5: bool, canonShift: u64, need: u64, m: u64,
+                          accNeed: u64, dNeed: u64, fs1gp: bool, b0: u64, s0: u64, l0: u64): u64 {
+  const top = <i64>iova >> canonShift;
+  if (<u64>(top + 1) > 1) return FAULT | FR_FS_NON_CANONICAL;
+  const rsvd = m & ~need;
+  let t = root - b0;
+  if (t >= s0) return BAIL;
+  let e: u64;
+  let and: u64 = ~<u64>0;
+  let or: u64 = 0;
+  if (l5) {
+    e = load<u64>(<usize>(l0 + t + ((iova >> 45) & 0xff8)));
+    if ((e & (m | FS_PS)) != need) return entryMiss(e, rsvd | FS_PS, 5);
+    and = e;
+    or = e;
+    t = (e & ADDR_MASK) - b0;
+    if (t >= s0) return BAIL;
+  }
+  e = load<u64>(<usize>(l0 + t + ((iova >> 36) & 0xff8)));
+  if ((e & (m | FS_PS)) != need) return entryMiss(e, rsvd | FS_PS, 4);
+  and &= e;
+  or |= e;
+  t = (e & ADDR_MASK) - b0;
+  if (t >= s0) return BAIL;
+  e = load<u64>(<usize>(l0 + t + ((iova >> 27) & 0xff8)));
+  if ((e & m) != need) return entryMiss(e, rsvd, 3);
+  and &= e;
+  or |= e;
+  if ((e & FS_PS) != 0) {
+    // A 1 GiB leaf needs FS1GP; bits 29:13 are reserved.
+    if (!fs1gp || (e & 0x3fff_e000) != 0) return FAULT | (3 << 8) | FR_FS_ENTRY_RSVD;
+    return leafOut(leaf, e, and, or, accNeed, dNeed, iova, 30);
+  }
+  t = (e & ADDR_MASK) - b0;
+  if (t >= s0) return BAIL;
+  e = load<u64>(<usize>(l0 + t + ((iova >> 18) & 0xff8)));
+  if ((e & m) != need) return entryMiss(e, rsvd, 2);
+  and &= e;
+  or |= e;
+  if ((e & FS_PS) != 0) {
+    // A 2 MiB leaf: bits 20:13 are reserved.
+    if ((e & 0x1f_e000) != 0) return FAULT | (2 << 8) | FR_FS_ENTRY_RSVD;
+    return leafOut(leaf, e, and, or, accNeed, dNeed, iova, 21);
+  }
+  t = (e & ADDR_MASK) - b0;
+  if (t >= s0) return BAIL;
+  e = load<u64>(<usize>(l0 + t + ((iova >> 9) & 0xff8)));
+  if ((e & m) != need) return entryMiss(e, rsvd, 1); // bit 7 of a 4 KiB leaf is PAT
+  return leafOut(leaf, e, and & e, or | e, accNeed, dNeed, iova, 12);
 }
 
 let runFaults: u32 = 0;
@@ -240,9 +272,9 @@ function runWalk(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: usi
     // The kind's fields are read from its entry each time (L1-resident): fewer live values.
     const f = <u32>load<u8>(flagsPtr + i) & 7;
     if (((load<u32>(ke, KE_USABLE) >> f) & 1) == 0) break;
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(ke, KE_ROOT), <u64>load<u32>(ke, KE_TOP),
-      <u64>load<u32>(ke, KE_CANON), load<u64>(ke, KE_NEED), rsvd, load<u64>(ke + KE_ACC + (<usize>f << 3)),
-      (f & REQ_WRITE) != 0, fs1gp, b0, s0, l0);
+    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(ke, KE_ROOT), load<u32>(ke, KE_TOP) == 48,
+      <u64>load<u32>(ke, KE_CANON), load<u64>(ke, KE_NEED), load<u64>(ke, KE_NEED) | rsvd,
+      load<u64>(ke + KE_ACC + (<usize>f << 3)), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
     if (out >= FAULT) {
       if (out == BAIL) break;
       storeFault(out, i, addrPtr, faultPtr, infoPtr, load<u32>(ke, KE_FPD));
@@ -351,8 +383,8 @@ function runIotlb(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: us
     if (out != BAIL) {
       hits++;
     } else {
-      out = fastWalk(true, iova, root, topShift, canonShift, need, rsvd, load<u64>(ke + KE_ACC + (<usize>f << 3)),
-        (f & REQ_WRITE) != 0, fs1gp, b0, s0, l0);
+      out = fastWalk(true, iova, root, topShift == 48, canonShift, need, need | rsvd,
+        load<u64>(ke + KE_ACC + (<usize>f << 3)), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
       if (out >= FAULT) {
