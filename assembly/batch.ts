@@ -24,7 +24,7 @@ import { base0, lin0, size0 } from './memory';
 import { NO_PASID, PGTT_FS, REQ_EXEC, REQ_PRIV, REQ_WRITE } from './pasid';
 import {
   INFO_EAFE, INFO_ERE_OK, INFO_FPD, INFO_L5, INFO_PGTT, INFO_RID_PRIV, INFO_SRE_OK, INFO_WPE,
-  PC_DID, PC_FSROOT, PC_INFO, PC_PASID, PC_VALID, pcEnabled, pcLookup,
+  PC_BATCH, PC_DID, PC_FSROOT, PC_INFO, PC_PASID, PC_VALID, pcEnabled, pcLookup,
 } from './pasid-cache';
 import { outAddr, outFpd, outLevel, RAW_DIRTY, RAW_FS_NX, RAW_FS_RW, RAW_FS_US, RAW_SS_ALL } from './result';
 import { translate } from './translate';
@@ -34,104 +34,93 @@ const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /** Bit 63 of an entry is XD; the walk ANDs entries with it flipped, so bit 63 ends as "no XD anywhere". */
 const NXINV: u64 = <u64>1 << 63;
 
-// ---- kinds of request (source-id and PASID), decoded once per batch into a small cache ----
-// The request flags (write, execute, supervisor) vary within a kind: what each of the eight
-// combinations needs is decoded into the entry too. An entry is good while its batch
-// generation is current and its PASID record is still in the PASID cache with the content it
-// was decoded from (the full path may evict records or resolve them again).
-const KC_ENTRIES: u32 = 2048;
-const KC_ENTRY: usize = 256;
-const KC: usize = memory.data(<i32>(KC_ENTRIES * <u32>KC_ENTRY), 64);
-const KE_KIND = 0; // u64 pasid << 16 | sid
-const KE_PC = 8; // u32 the PASID record
-const KE_GEN = 12; // u32 generation
-const KE_KEY = 16; // u64 IOTLB / PASID-cache key
-const KE_ROOT = 24; // u64 FSPTPTR
-const KE_TOP = 32; // u32 shift of the top level
-const KE_CANON = 36; // u32 canonical shift
-const KE_NEED = 40; // u64 P, A (and EA) every entry must have
-const KE_USABLE = 48; // u32 bit per flags value: first stage, SRE/ERE allow it
-const KE_FPD = 52; // u32 0x80 when fault processing is disabled (batch faultInfo bit 7)
-const KE_KW = 56; // u64 IOTLB key word of a fill
-const KE_KH = 64; // u32 IOTLB key hash
-const KE_PASID = 68; // u32 effective PASID of a fill
-const KE_BITS = 72; // u32 bit 0 WPE, 1 SRE ok, 2 ERE ok
-const KE_INFO = 76; // u32 the record's info word, as decoded
-const KE_DID = 80; // u32 the record's DID, as decoded
-const KE_ACC = 128; // u64[8] per flags: U/S, R/W, no-XD the ANDed entries must grant
-const KE_NEEDS = 192; // u32[8][2] per flags: IOTLB grants needed (entry without / with RID_PRIV)
+// ---- the batch's decoding of a PASID-cache record ----
+// A run needs, per (source-id, PASID), what the record's PASID entry allows and how to walk.
+// That is decoded once into the record's spare bytes (pasid-cache.ts clears them whenever the
+// record is written), so a change of (source-id, PASID) between requests costs one PASID-cache
+// lookup, a line of tags and the record's line, as the PASID directory and entry would on
+// hardware. What varies per request (write, execute, supervisor) comes from small tables
+// indexed by the record's class and the request flags.
+const RB_FAST = PC_BATCH; // u32: 0 until decoded; bits 7:0 usable per flags, RB_* below
+const RB_KH = PC_BATCH + 4; // u32 IOTLB key hash
+const RB_KW = PC_BATCH + 12; // u64 IOTLB key word of a fill (8-aligned: offset 48)
+const RB_NEED = PC_BATCH + 20; // u64 P, A (and EA) every entry must have (offset 56)
+const RB_DECODED: u32 = 1 << 31;
+const RB_L5: u32 = 1 << 8;
+const RB_CLASS_SHIFT: u32 = 9; // bits 11:9: with PASID, RID_PRIV, WPE
+const RB_FPD: u32 = 1 << 15; // fault processing disabled: batch faultInfo bit 7
 
-let kcGen: u32 = 0;
+// Per class (with PASID, RID_PRIV, WPE) and request flags: the U/S, R/W and no-XD bits the
+// ANDed entries must grant. A request without PASID is a read or write, privileged only
+// through RID_PRIV (§2); R/W is needed for a write by a user, or with WPE.
+const ACC_NEED: usize = memory.data(64 * 8, 8);
+// Per (with PASID, flags): the IOTLB grants a hit needs, for an entry without and with RID_PRIV.
+const HIT_NEEDS: usize = memory.data(16 * 8, 8);
+// Per (WPE, SRE ok, ERE ok) and a 4 KiB leaf's (R/W, U/S, no XD, D): an IOTLB entry's raw word.
+const FILL_RAW: usize = memory.data(128 * 4, 4);
+
+function initTables(): void {
+  for (let c: u32 = 0; c < 8; c++) {
+    const withPasid = (c & 1) != 0, ridPriv = (c & 2) != 0, wpe = (c & 4) != 0;
+    for (let f: u32 = 0; f < 8; f++) {
+      const req = withPasid ? f : (f & REQ_WRITE) | (ridPriv ? REQ_PRIV : 0);
+      const user = (req & REQ_PRIV) == 0;
+      const write = (req & REQ_WRITE) != 0;
+      store<u64>(ACC_NEED + (<usize>(c << 3 | f) << 3), (user ? FS_US : 0) | (write && (user || wpe) ? FS_RW : 0) |
+        ((req & REQ_EXEC) != 0 ? NXINV : 0));
+    }
+  }
+  for (let w: u32 = 0; w < 2; w++) {
+    for (let f: u32 = 0; f < 8; f++) {
+      const at = HIT_NEEDS + (<usize>(w << 3 | f) << 3);
+      store<u32>(at, needsOf(w != 0 ? f : f & REQ_WRITE));
+      store<u32>(at, needsOf(w != 0 ? f : (f & REQ_WRITE) | REQ_PRIV), 4);
+    }
+  }
+  for (let c: u32 = 0; c < 8; c++) {
+    for (let b: u32 = 0; b < 16; b++) {
+      const raw: u32 = ((b & 1) != 0 ? RAW_FS_RW : 0) | ((b & 2) != 0 ? RAW_FS_US : 0) | ((b & 4) == 0 ? RAW_FS_NX : 0) |
+        ((b & 8) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
+      store<u32>(FILL_RAW + (<usize>(c << 4 | b) << 2), grantsOf(raw, (c & 1) != 0, (c & 2) != 0, (c & 4) != 0));
+    }
+  }
+}
+initTables();
 
 // @ts-ignore: decorator
 @inline function kindOf(sid: u32, pasid: u32): u64 {
   return (<u64>pasid << 16) | <u64>sid;
 }
 
+/** The PASID-cache record of a kind of request (source-id, PASID), if cached and decoded; else 0. */
 // @ts-ignore: decorator
-@inline function kcSlot(kind: u64): usize {
-  const h = (<u32>kind * 0x9e37_79b1) ^ (<u32>(kind >> 16) * 0x85eb_ca6b);
-  return KC + <usize>((h >> 16) & (KC_ENTRIES - 1)) * KC_ENTRY;
-}
-
-/** The decoded kind, if cached and still good; else 0. */
-// @ts-ignore: decorator
-@inline function kcGet(kind: u64): usize {
-  const e = kcSlot(kind);
-  if (load<u64>(e, KE_KIND) != kind || load<u32>(e, KE_GEN) != kcGen) return 0;
-  const pc = <usize>load<u32>(e, KE_PC);
-  if (pc == 0 || load<u64>(pc) != (load<u64>(e, KE_KEY) | PC_VALID)) return 0;
-  // The same record, or the same key resolved again with other content?
-  return load<u64>(pc, PC_FSROOT) == load<u64>(e, KE_ROOT) && load<u32>(pc, PC_INFO) == load<u32>(e, KE_INFO) &&
-    load<u32>(pc, PC_DID) == load<u32>(e, KE_DID) && load<u32>(pc, PC_PASID) == load<u32>(e, KE_PASID) ? e : 0;
-}
-
-/** Decode a kind into its cache entry (returned); its usable mask is 0 when it cannot run. */
-function decodeKind(sid: u32, pasid: u32): usize {
+@inline function recordOf(kind: u64): usize {
+  const sid = <u32>kind & 0xffff, pasid = <u32>(kind >> 16);
   const withPasid = pasid != NO_PASID;
-  const kind = kindOf(sid, pasid);
-  const e = kcSlot(kind);
-  const key = requestKey(sid, pasid, withPasid);
-  store<u64>(e, kind, KE_KIND);
-  store<u32>(e, kcGen, KE_GEN);
-  store<u64>(e, key, KE_KEY);
-  store<u32>(e, keyHash(key), KE_KH);
-  store<u32>(e, 0, KE_USABLE);
-  for (let f: u32 = 0; f < 8; f++) {
-    store<u32>(e + KE_NEEDS + (<usize>f << 3), needsOf(withPasid ? f : f & REQ_WRITE));
-    store<u32>(e + KE_NEEDS + (<usize>f << 3), needsOf(withPasid ? f : (f & REQ_WRITE) | REQ_PRIV), 4);
-  }
-  const pc = pcLookup(key);
-  store<u32>(e, <u32>pc, KE_PC);
-  if (pc == 0) return e;
+  if (withPasid && pasid > 0xfffff) return 0; // never cached: the full path faults it
+  const pc = pcLookup(requestKey(sid, pasid, withPasid));
+  return pc != 0 && load<u32>(pc, RB_FAST) != 0 ? pc : 0;
+}
+
+/** Decode record `pc` of a kind of request for the runs. */
+function decodeRecord(pc: usize, withPasid: bool): void {
   const info = load<u32>(pc, PC_INFO);
-  store<u32>(e, info, KE_INFO);
-  store<u32>(e, load<u32>(pc, PC_DID), KE_DID);
-  const l5 = (info & INFO_L5) != 0;
+  const key = load<u64>(pc) & ~PC_VALID;
   const wpe = (info & INFO_WPE) != 0, sre = (info & INFO_SRE_OK) != 0, ere = (info & INFO_ERE_OK) != 0;
-  store<u64>(e, load<u64>(pc, PC_FSROOT), KE_ROOT);
-  store<u32>(e, l5 ? 48 : 39, KE_TOP);
-  store<u32>(e, l5 ? 56 : 47, KE_CANON);
-  store<u64>(e, (info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A, KE_NEED);
-  store<u32>(e, (info & INFO_FPD) != 0 ? 0x80 : 0, KE_FPD);
-  store<u32>(e, load<u32>(pc, PC_PASID), KE_PASID);
-  store<u32>(e, (wpe ? 1 : 0) | (sre ? 2 : 0) | (ere ? 4 : 0), KE_BITS);
-  store<u64>(e, keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sre, ere, (info & INFO_RID_PRIV) != 0), KE_KW);
-  if ((info & INFO_PGTT) != PGTT_FS) return e;
-  let usable: u32 = 0;
-  for (let f: u32 = 0; f < 8; f++) {
-    // A request without PASID is a read or write, privileged only through RID_PRIV (§2).
-    const req = withPasid ? f : (f & REQ_WRITE) | ((info & INFO_RID_PRIV) != 0 ? REQ_PRIV : 0);
-    const user = (req & REQ_PRIV) == 0;
-    const write = (req & REQ_WRITE) != 0;
-    if ((user || sre) && ((req & REQ_EXEC) == 0 || ere)) usable |= 1 << f;
-    // U/S for a user, R/W for a write the walk would refuse without it (user, or WPE), no XD
-    // for an execute.
-    store<u64>(e + KE_ACC + (<usize>f << 3), (user ? FS_US : 0) | (write && (user || wpe) ? FS_RW : 0) |
-      ((req & REQ_EXEC) != 0 ? NXINV : 0));
+  const ridPriv = (info & INFO_RID_PRIV) != 0;
+  store<u32>(pc, keyHash(key), RB_KH);
+  store<u64>(pc, keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sre, ere, ridPriv), RB_KW);
+  store<u64>(pc, (info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A, RB_NEED);
+  let fast: u32 = RB_DECODED | ((withPasid ? 1 : 0) | (ridPriv ? 2 : 0) | (wpe ? 4 : 0)) << RB_CLASS_SHIFT;
+  if ((info & INFO_L5) != 0) fast |= RB_L5;
+  if ((info & INFO_FPD) != 0) fast |= RB_FPD;
+  if ((info & INFO_PGTT) == PGTT_FS) {
+    for (let f: u32 = 0; f < 8; f++) {
+      const req = withPasid ? f : (f & REQ_WRITE) | (ridPriv ? REQ_PRIV : 0);
+      if (((req & REQ_PRIV) == 0 || sre) && ((req & REQ_EXEC) == 0 || ere)) fast |= 1 << f;
+    }
   }
-  store<u32>(e, usable, KE_USABLE);
-  return e;
+  store<u32>(pc, fast, RB_FAST);
 }
 
 // The last fast walk's leaf, for an IOTLB fill.
@@ -241,10 +230,10 @@ let runFaults: u32 = 0;
 
 /** Record a fast-path fault for request `i`. */
 // @ts-ignore: decorator
-@inline function storeFault(v: u64, i: usize, addrPtr: usize, faultPtr: usize, infoPtr: usize, fpd: u32): void {
+@inline function storeFault(v: u64, i: usize, addrPtr: usize, faultPtr: usize, infoPtr: usize, fast: u32): void {
   store<u64>(addrPtr + (i << 3), 0);
   store<u8>(faultPtr + i, <u8>v);
-  if (infoPtr != 0) store<u8>(infoPtr + i, <u8>(((v >> 8) & 7) | fpd));
+  if (infoPtr != 0) store<u8>(infoPtr + i, <u8>(((v >> 8) & 7) | ((fast & RB_FPD) >> 8)));
   runFaults++;
 }
 
@@ -253,31 +242,39 @@ let runFaults: u32 = 0;
   return kindOf(<u32>load<u16>(sidPtr + (i << 1)), load<u32>(pasidPtr + (i << 2)));
 }
 
+/** What request flags `f` of a record's class must find granted by the ANDed entries. */
+// @ts-ignore: decorator
+@inline function accNeedOf(fast: u32, f: u32): u64 {
+  return load<u64>(ACC_NEED + (<usize>(((fast >> RB_CLASS_SHIFT) & 7) << 3 | f) << 3));
+}
+
 /**
- * A run without IOTLB from request `i` (of the kind decoded at `ke`); a request of another
- * cached kind switches to it. Returns the first request it did not finish.
+ * A run without IOTLB from request `i` (of the kind whose decoded record is `pc`); a request of
+ * another kind switches to its record. Returns the first request it did not finish.
  */
-function runWalk(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                  addrPtr: usize, faultPtr: usize, infoPtr: usize): usize {
   const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
-  let kind = load<u64>(ke, KE_KIND);
+  let kind = kindAt(i, sidPtr, pasidPtr);
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
-      ke = kcGet(k);
-      if (ke == 0) break;
+      pc = recordOf(k);
+      if (pc == 0) break;
       kind = k;
     }
-    // The kind's fields are read from its entry each time (L1-resident): fewer live values.
+    // The record's fields are read each time (L1-resident): fewer live values.
     const f = <u32>load<u8>(flagsPtr + i) & 7;
-    if (((load<u32>(ke, KE_USABLE) >> f) & 1) == 0) break;
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(ke, KE_ROOT), load<u32>(ke, KE_TOP) == 48,
-      <u64>load<u32>(ke, KE_CANON), load<u64>(ke, KE_NEED), load<u64>(ke, KE_NEED) | rsvd,
-      load<u64>(ke + KE_ACC + (<usize>f << 3)), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+    const fast = load<u32>(pc, RB_FAST);
+    if (((fast >> f) & 1) == 0) break;
+    const l5 = (fast & RB_L5) != 0;
+    const need = load<u64>(pc, RB_NEED);
+    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need,
+      need | rsvd, accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
     if (out >= FAULT) {
       if (out == BAIL) break;
-      storeFault(out, i, addrPtr, faultPtr, infoPtr, load<u32>(ke, KE_FPD));
+      storeFault(out, i, addrPtr, faultPtr, infoPtr, fast);
       continue;
     }
     store<u64>(addrPtr + (i << 3), out);
@@ -293,11 +290,15 @@ let runMisses: u32 = 0;
 // @ts-ignore: decorator
 @inline function findWay(set: usize, tag: u64, key: u64, ways: u32): usize {
   if (ways == 4) {
-    // The usual geometry: the four tags loaded together, then one way to confirm.
-    const t0 = load<u64>(set), t1 = load<u64>(set, 32), t2 = load<u64>(set, 64), t3 = load<u64>(set, 96);
-    const e = t0 == tag ? set : t1 == tag ? set + 32 : t2 == tag ? set + 64 : t3 == tag ? set + 96 : 0;
-    if (e != 0 && (load<u64>(e, 8) & KEY_MASK) == key) return e;
-    if (e == 0) return 0; // else another key has this page in an earlier way: scan them all
+    // The usual geometry: the four tags loaded together, the way chosen without branches,
+    // then one way to confirm.
+    let w: usize = select<usize>(96, 128, load<u64>(set, 96) == tag);
+    w = select<usize>(64, w, load<u64>(set, 64) == tag);
+    w = select<usize>(32, w, load<u64>(set, 32) == tag);
+    w = select<usize>(0, w, load<u64>(set) == tag);
+    if (w == 128) return 0;
+    if ((load<u64>(set + w, 8) & KEY_MASK) == key) return set + w;
+    // else another key has this page in an earlier way: scan them all
   }
   for (let w: u32 = 0; w < ways; w++) {
     const e = set + <usize>w * 32;
@@ -308,9 +309,10 @@ let runMisses: u32 = 0;
 
 /** The output of a cached entry if its grants allow the request (and it is not the interrupt range), else BAIL. */
 // @ts-ignore: decorator
-@inline function hitOut(e: usize, needsA: u32, needsB: u32, iova: u64, mask: u64): u64 {
-  const needs = (load<u64>(e, 8) & K_RIDPRIV) != 0 ? needsB : needsA;
-  if ((load<u32>(e, 28) & needs) != needs) return BAIL;
+@inline function hitOut(e: usize, needs: u64, iova: u64, mask: u64): u64 {
+  // needs: bits 31:0 for an entry without RID_PRIV, 63:32 with it.
+  const n = <u32>(needs >> ((load<u64>(e, 8) & K_RIDPRIV) != 0 ? 32 : 0));
+  if ((load<u32>(e, 28) & n) != n) return BAIL;
   const o = load<u64>(e, 16) | (iova & mask);
   return (o >> 20) == 0xfee ? BAIL : o;
 }
@@ -331,43 +333,35 @@ let runMisses: u32 = 0;
  * walks and fills (a 4 KiB page replaces the same page's entry if it was there). Returns the
  * first request it did not finish.
  */
-function runIotlb(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                   addrPtr: usize, faultPtr: usize, infoPtr: usize): usize {
-  let kind = load<u64>(ke, KE_KIND), usable = load<u32>(ke, KE_USABLE), key = load<u64>(ke, KE_KEY);
-  let kh = load<u32>(ke, KE_KH), fpd = load<u32>(ke, KE_FPD), root = load<u64>(ke, KE_ROOT);
-  let topShift = <u64>load<u32>(ke, KE_TOP), canonShift = <u64>load<u32>(ke, KE_CANON), need = load<u64>(ke, KE_NEED);
   const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   const ways = tlbWays();
   const sizes = tlbSizesPresent(); // a fill of another size ends the run
+  let kind = kindAt(i, sidPtr, pasidPtr);
   let victim: u32 = 0;
   let hits: u32 = 0, misses: u32 = 0;
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
-      const ne = kcGet(k);
-      if (ne == 0) break;
-      ke = ne;
+      pc = recordOf(k);
+      if (pc == 0) break;
       kind = k;
-      usable = load<u32>(ke, KE_USABLE);
-      key = load<u64>(ke, KE_KEY);
-      kh = load<u32>(ke, KE_KH);
-      fpd = load<u32>(ke, KE_FPD);
-      root = load<u64>(ke, KE_ROOT);
-      topShift = <u64>load<u32>(ke, KE_TOP);
-      canonShift = <u64>load<u32>(ke, KE_CANON);
-      need = load<u64>(ke, KE_NEED);
     }
     const f = <u32>load<u8>(flagsPtr + i) & 7;
-    if (((usable >> f) & 1) == 0) break;
-    const needsA = load<u32>(ke + KE_NEEDS + (<usize>f << 3)), needsB = load<u32>(ke + KE_NEEDS + (<usize>f << 3), 4);
+    const fast = load<u32>(pc, RB_FAST);
+    if (((fast >> f) & 1) == 0) break;
+    const key = load<u64>(pc) & ~PC_VALID;
+    const kh = load<u32>(pc, RB_KH);
+    const needs = load<u64>(HIT_NEEDS + (<usize>(((fast >> RB_CLASS_SHIFT) & 1) << 3 | f) << 3));
     const iova = load<u64>(iovaPtr + (i << 3));
     const set4k = setAt(kh, iova >> 12);
     let e4k: usize = 0; // this page's 4 KiB entry, if any
     let out = BAIL;
     if (sizes <= 1) {
       e4k = findWay(set4k, (iova & ~<u64>0xfff) | 1, key, ways);
-      if (e4k != 0) out = hitOut(e4k, needsA, needsB, iova, 0xfff);
+      if (e4k != 0) out = hitOut(e4k, needs, iova, 0xfff);
     } else {
       for (let code: u32 = 0; code < 3; code++) {
         if ((sizes & (1 << code)) == 0) continue;
@@ -376,39 +370,45 @@ function runIotlb(i: usize, count: usize, ke: usize, sidPtr: usize, pasidPtr: us
         const e = findWay(code == 0 ? set4k : setAt(kh, iova >> shift), (iova & ~mask) | (<u64>code << 1) | 1, key, ways);
         if (e == 0) continue;
         if (code == 0) e4k = e;
-        out = hitOut(e, needsA, needsB, iova, mask);
+        out = hitOut(e, needs, iova, mask);
         break; // one page of one size holds this address
       }
     }
     if (out != BAIL) {
       hits++;
     } else {
-      out = fastWalk(true, iova, root, topShift == 48, canonShift, need, need | rsvd,
-        load<u64>(ke + KE_ACC + (<usize>f << 3)), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+      const l5 = (fast & RB_L5) != 0;
+      const need = load<u64>(pc, RB_NEED);
+      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | rsvd, accNeedOf(fast, f),
+        <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
       if (out >= FAULT) {
-        storeFault(out, i, addrPtr, faultPtr, infoPtr, fpd);
+        storeFault(out, i, addrPtr, faultPtr, infoPtr, fast);
         continue;
       }
-      const e = walkEntry, acc = walkAcc;
-      const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | ((acc & FS_RW) != 0 ? RAW_FS_RW : 0) |
-        ((acc & NXINV) == 0 ? RAW_FS_NX : 0) | ((e & FS_D) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
-      const bits = load<u32>(ke, KE_BITS), kw = load<u64>(ke, KE_KW), effPasid = load<u32>(ke, KE_PASID);
-      const wpe = (bits & 1) != 0, sre = (bits & 2) != 0, ere = (bits & 4) != 0;
+      const info = load<u32>(pc, PC_INFO);
+      const cls = ((info & INFO_WPE) != 0 ? 1 : 0) | ((info & INFO_SRE_OK) != 0 ? 2 : 0) | ((info & INFO_ERE_OK) != 0 ? 4 : 0);
+      const kw = load<u64>(pc, RB_KW);
       if (walkShift == 12) {
+        // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
+        const acc = walkAcc;
+        const b = <u32>((acc >> 1) & 3) | (<u32>(acc >> 61) & 4) | (<u32>(walkEntry >> 3) & 8);
         const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
-        tlbFill4k(fill, iova, out, kw, effPasid, grantsOf(raw, wpe, sre, ere));
+        tlbFill4k(fill, iova, out, kw, load<u32>(pc, PC_PASID), load<u32>(FILL_RAW + (<usize>(cls << 4 | b) << 2)));
       } else {
-        tlbInsert(key, iova, out, <u32>walkShift, raw, <u32>(kw >> 37) & 0xffff, PGTT_FS, effPasid, wpe, sre, ere,
-          (kw & K_RIDPRIV) != 0);
-      }
-      if (tlbSizesPresent() != sizes) {
-        // A page size this run does not probe yet: finish this request, then start over.
-        store<u64>(addrPtr + (i << 3), out);
-        store<u8>(faultPtr + i, 0);
-        i++;
-        break;
+        const e = walkEntry, acc = walkAcc;
+        const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | ((acc & FS_RW) != 0 ? RAW_FS_RW : 0) |
+          ((acc & NXINV) == 0 ? RAW_FS_NX : 0) | ((e & FS_D) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
+        tlbInsert(key, iova, out, <u32>walkShift, raw, <u32>(kw >> 37) & 0xffff, PGTT_FS, load<u32>(pc, PC_PASID),
+          (cls & 1) != 0, (cls & 2) != 0, (cls & 4) != 0, (kw & K_RIDPRIV) != 0);
+        if (tlbSizesPresent() != sizes) {
+          // A page size this run does not probe yet: finish this request, then start over.
+          store<u64>(addrPtr + (i << 3), out);
+          store<u8>(faultPtr + i, 0);
+          i++;
+          break;
+        }
       }
     }
     store<u64>(addrPtr + (i << 3), out);
@@ -434,7 +434,6 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
   const fast = te && scalable && pcEnabled();
   const tlbOn = tlbEnabled();
   let faults: u32 = 0;
-  kcGen++; // decoded kinds of earlier batches are stale
   runHits = 0;
   runMisses = 0;
   runFaults = 0;
@@ -443,15 +442,18 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
     const sid = <u32>load<u16>(sidPtr + (i << 1));
     const pasid = load<u32>(pasidPtr + (i << 2));
     const flags = <u32>load<u8>(flagsPtr + i);
-    if (fast && (pasid == NO_PASID || pasid <= 0xfffff)) {
-      let ke = kcGet(kindOf(sid, pasid));
-      if (ke == 0) ke = decodeKind(sid, pasid);
-      if (((load<u32>(ke, KE_USABLE) >> (flags & 7)) & 1) != 0) {
-        const j = tlbOn ? runIotlb(i, n, ke, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr)
-          : runWalk(i, n, ke, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr);
-        if (j != i) {
-          i = j;
-          continue;
+    const withPasid = pasid != NO_PASID;
+    if (fast && (!withPasid || pasid <= 0xfffff)) {
+      const pc = pcLookup(requestKey(sid, pasid, withPasid));
+      if (pc != 0) {
+        if (load<u32>(pc, RB_FAST) == 0) decodeRecord(pc, withPasid);
+        if (((load<u32>(pc, RB_FAST) >> (flags & 7)) & 1) != 0) {
+          const j = tlbOn ? runIotlb(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr)
+            : runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr);
+          if (j != i) {
+            i = j;
+            continue;
+          }
         }
       }
     }

@@ -14,7 +14,7 @@ import { hits, misses, tlbFlush, tlbInvalidate, tlbInvalidatePasid } from './iot
 export { setRegion, setRegionCount } from './memory';
 export { translateBatch } from './batch';
 export { ccConfigure, ccInvalidate } from './context-cache';
-export { pcConfigure, pcInvalidate } from './pasid-cache';
+export { pcBytes, pcConfigure, pcInvalidate } from './pasid-cache';
 export { tlbConfigure, resetCounters } from './iotlb';
 
 // @ts-ignore: decorator

@@ -49,9 +49,9 @@ export const UNIT_CACHES: Record<'batch' | 'batch-nocache' | 'batch-iotlb', Cach
   'batch-iotlb': {},
 };
 const CACHE_NOTES = {
-  batch: 'context cache (256 entries) and PASID cache (1024) on, IOTLB off: every request walks the page tables (the depth of native_walk mode=walk)',
+  batch: 'context cache (256 entries) and PASID cache (4096) on, IOTLB off: every request walks the page tables (the depth of native_walk mode=walk)',
   'batch-nocache': 'caches: false: every request reads root, context, PASID directory and PASID entry, then walks the page tables',
-  'batch-iotlb': 'every cache at its default size (context 256, PASID 1024, IOTLB 4096 entries, 4-way); all caches flushed before each timed repetition, as native_walk mode=iotlb clears its 4096-entry 4-way IOTLB',
+  'batch-iotlb': 'every cache at its default size (context 256, PASID 4096, IOTLB 4096 entries, 4-way); all caches flushed before each timed repetition, as native_walk mode=iotlb clears its 4096-entry 4-way IOTLB',
   single: 'vtd.translate() per request on the batch unit (context + PASID caches, no IOTLB)',
   reference: 'refTranslate() of the pure-TS reference walker over its own copy of guest RAM (no caches)',
   dma: 'dma-* scenarios only: sim.dmaBatch(devId, pasid, iovas, r|w) of a passthrough device on SimIommufd, through the nested HWPTs the bind path attached after the guest programmed its PASID entries (first stage) and invalidated the PASID cache through the registers; stage 1 = the guest tables walked by vtd.firstStageWalk, stage 2 = the IOAS mapping of guest RAM; no caches',

@@ -11,7 +11,7 @@ import type { LinearAllocator } from './wasm/linear.js';
 export interface CacheSizes {
   /** Context-cache entries (default 256; 0 = no context cache). */
   context?: number;
-  /** PASID-cache entries (default 1024; 0 = no PASID cache). */
+  /** PASID-cache entries (default 4096, enough for a thousand PASIDs in use at once without conflict misses; 0 = no PASID cache). */
   pasid?: number;
   /** IOTLB entries (default 4096; 0 = no IOTLB: every request walks from the PASID entry). */
   iotlb?: number;
@@ -22,7 +22,7 @@ export interface CacheSizes {
 /** `false` turns caching off: every request walks the tables. */
 export type CacheOptions = CacheSizes | false;
 
-const DEFAULTS = { context: 256, pasid: 1024, iotlb: 4096, ways: 4 };
+const DEFAULTS = { context: 256, pasid: 4096, iotlb: 4096, ways: 4 };
 
 export interface CacheStats {
   iotlbHits: number;
@@ -71,7 +71,7 @@ export class Caches {
     const pc = geometry('pasid', o.pasid, o.ways);
     const tlb = geometry('iotlb', o.iotlb, o.ways);
     core.ccConfigure(cc.sets ? alloc.alloc(o.context * 64, 64) : 0, cc.sets, cc.ways);
-    core.pcConfigure(pc.sets ? alloc.alloc(o.pasid * 64, 64) : 0, pc.sets, pc.ways);
+    core.pcConfigure(pc.sets ? alloc.alloc(core.pcBytes(o.pasid), 64) : 0, pc.sets, pc.ways);
     core.tlbConfigure(tlb.sets ? alloc.alloc(o.iotlb * 32, 64) : 0, tlb.sets, tlb.ways);
   }
 

@@ -21,6 +21,8 @@ export interface CoreExports {
     addrPtr: number, faultPtr: number, infoPtr: number): number;
   ccConfigure(ptr: number, sets: number, ways: number): void;
   pcConfigure(ptr: number, sets: number, ways: number): void;
+  /** Bytes of linear memory a PASID cache of `entries` entries needs (records and tags). */
+  pcBytes(entries: number): number;
   tlbConfigure(ptr: number, sets: number, ways: number): void;
   flushCaches(): void;
   ccInvalidate(gran: number, did: number, sid: number, fm: number, scalable: number): void;
