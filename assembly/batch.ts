@@ -226,15 +226,25 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
   return leafOut(leaf, e, and & e, or | e, accNeed, dNeed, iova, 12);
 }
 
-let runFaults: u32 = 0;
+// What a faulted request also gets, outside the loops' parameters (faults are the rare case):
+// its fault info byte, and its index appended to the batch's fault list.
+let infoPtr: usize = 0;
+let listPtr: usize = 0;
+let faults: u32 = 0;
 
-/** Record a fast-path fault for request `i`. */
-// @ts-ignore: decorator
-@inline function storeFault(v: u64, i: usize, addrPtr: usize, faultPtr: usize, infoPtr: usize, fast: u32): void {
+/** Record a fault for request `i`: `v` holds the reason in bits 7:0, the level in 10:8, FPD in bit 15. */
+function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
   store<u64>(addrPtr + (i << 3), 0);
   store<u8>(faultPtr + i, <u8>v);
-  if (infoPtr != 0) store<u8>(infoPtr + i, <u8>(((v >> 8) & 7) | ((fast & RB_FPD) >> 8)));
-  runFaults++;
+  if (infoPtr != 0) store<u8>(infoPtr + i, <u8>(((v >> 8) & 7) | ((v >> 8) & 0x80)));
+  if (listPtr != 0) store<u32>(listPtr + (<usize>faults << 2), <u32>i);
+  faults++;
+}
+
+/** Record a fast-path fault (a FAULT value) of a request of a record whose decoding is `fast`. */
+// @ts-ignore: decorator
+@inline function storeFault(v: u64, i: usize, addrPtr: usize, faultPtr: usize, fast: u32): void {
+  noteFault((<u32>v & 0x7ff) | (fast & RB_FPD), i, addrPtr, faultPtr);
 }
 
 // @ts-ignore: decorator
@@ -248,12 +258,50 @@ let runFaults: u32 = 0;
   return load<u64>(ACC_NEED + (<usize>(((fast >> RB_CLASS_SHIFT) & 7) << 3 | f) << 3));
 }
 
+const SPAN: usize = 256;
+
+/** The end of the span of requests from `i` (before `count`) whose kind is `kind`. */
+// @ts-ignore: decorator
+@inline function spanEnd(i: usize, count: usize, kind: u64, sidPtr: usize, pasidPtr: usize): usize {
+  const sid = <u16>kind, pasid = <u32>(kind >> 16);
+  for (; i < count; i++) {
+    if (load<u16>(sidPtr + (i << 1)) != sid || load<u32>(pasidPtr + (i << 2)) != pasid) break;
+  }
+  return i;
+}
+
 /**
- * A run without IOTLB from request `i` (of the kind whose decoded record is `pc`); a request of
- * another kind switches to its record. Returns the first request it did not finish.
+ * Walk requests [i, end), all of the kind whose decoded record is `pc`. Returns the first
+ * request it did not finish. The record's fields live in locals: no per-request kind test.
  */
+function walkSpan(i: usize, end: usize, pc: usize, iovaPtr: usize, flagsPtr: usize, addrPtr: usize, faultPtr: usize): usize {
+  const fs1gp = has(CAP_FS1GP);
+  const b0 = base0, s0 = size0, l0 = lin0;
+  const fast = load<u32>(pc, RB_FAST);
+  const l5 = (fast & RB_L5) != 0;
+  const canon: u64 = l5 ? 56 : 47;
+  const root = load<u64>(pc, PC_FSROOT);
+  const need = load<u64>(pc, RB_NEED);
+  const m = need | pteAddrRsvd;
+  const acc = ACC_NEED + (<usize>((fast >> RB_CLASS_SHIFT) & 7) << 6);
+  for (; i < end; i++) {
+    const f = <u32>load<u8>(flagsPtr + i) & 7;
+    if (((fast >> f) & 1) == 0) break;
+    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), root, l5, canon, need, m, load<u64>(acc + (<usize>f << 3)),
+      <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+    if (out >= FAULT) {
+      if (out == BAIL) break;
+      storeFault(out, i, addrPtr, faultPtr, fast);
+      continue;
+    }
+    store<u64>(addrPtr + (i << 3), out);
+    store<u8>(faultPtr + i, 0);
+  }
+  return i;
+}
+
 function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
-                 addrPtr: usize, faultPtr: usize, infoPtr: usize): usize {
+                 addrPtr: usize, faultPtr: usize): usize {
   const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   let kind = kindAt(i, sidPtr, pasidPtr);
@@ -264,7 +312,6 @@ function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usi
       if (pc == 0) break;
       kind = k;
     }
-    // The record's fields are read each time (L1-resident): fewer live values.
     const f = <u32>load<u8>(flagsPtr + i) & 7;
     const fast = load<u32>(pc, RB_FAST);
     if (((fast >> f) & 1) == 0) break;
@@ -274,7 +321,7 @@ function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usi
       need | rsvd, accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
     if (out >= FAULT) {
       if (out == BAIL) break;
-      storeFault(out, i, addrPtr, faultPtr, infoPtr, fast);
+      storeFault(out, i, addrPtr, faultPtr, fast);
       continue;
     }
     store<u64>(addrPtr + (i << 3), out);
@@ -334,7 +381,7 @@ let runMisses: u32 = 0;
  * first request it did not finish.
  */
 function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
-                  addrPtr: usize, faultPtr: usize, infoPtr: usize): usize {
+                  addrPtr: usize, faultPtr: usize): usize {
   const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   const ways = tlbWays();
@@ -384,7 +431,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
       if (out >= FAULT) {
-        storeFault(out, i, addrPtr, faultPtr, infoPtr, fast);
+        storeFault(out, i, addrPtr, faultPtr, fast);
         continue;
       }
       const info = load<u32>(pc, PC_INFO);
@@ -425,18 +472,21 @@ function slowPath(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
 }
 
 /**
- * Translate `count` requests. `infoPtr` (optional, 0 = none) receives per request the fault
- * level in bits 2:0 and FPD in bit 7, which fault recording needs.
+ * Translate `count` requests. Optional outputs (0 = none): `info` receives per faulted request
+ * the fault level in bits 2:0 and FPD in bit 7, which fault recording needs; `list` the indices
+ * of the faulted requests, in order (so fault recording reads the faults, not every request).
+ * Returns how many faulted.
  */
 export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
-                               addrPtr: usize, faultPtr: usize, infoPtr: usize): u32 {
+                               addrPtr: usize, faultPtr: usize, info: usize, list: usize): u32 {
   const n = <usize>count;
   const fast = te && scalable && pcEnabled();
   const tlbOn = tlbEnabled();
-  let faults: u32 = 0;
+  infoPtr = info;
+  listPtr = list;
+  faults = 0;
   runHits = 0;
   runMisses = 0;
-  runFaults = 0;
   let i: usize = 0;
   while (i < n) {
     const sid = <u32>load<u16>(sidPtr + (i << 1));
@@ -448,8 +498,8 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
       if (pc != 0) {
         if (load<u32>(pc, RB_FAST) == 0) decodeRecord(pc, withPasid);
         if (((load<u32>(pc, RB_FAST) >> (flags & 7)) & 1) != 0) {
-          const j = tlbOn ? runIotlb(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr)
-            : runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr, infoPtr);
+          const j = tlbOn ? runIotlb(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
+            : runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
           if (j != i) {
             i = j;
             continue;
@@ -458,14 +508,14 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
       }
     }
     const r = slowPath(sid, pasid, load<u64>(iovaPtr + (i << 3)), flags);
-    store<u64>(addrPtr + (i << 3), r == 0 ? outAddr : 0);
-    store<u8>(faultPtr + i, <u8>r);
-    if (r != 0) {
-      faults++;
-      if (infoPtr != 0) store<u8>(infoPtr + i, <u8>(outLevel | (outFpd ? 0x80 : 0)));
+    if (r == 0) {
+      store<u64>(addrPtr + (i << 3), outAddr);
+      store<u8>(faultPtr + i, 0);
+    } else {
+      noteFault(r | (outLevel << 8) | (outFpd ? 0x8000 : 0), i, addrPtr, faultPtr);
     }
     i++;
   }
   if (tlbOn) tlbCount(<f64>runHits, <f64>runMisses);
-  return faults + runFaults;
+  return faults;
 }

@@ -21,13 +21,16 @@ export class TranslationBatch {
     address: BigUint64Array;
     fault: Uint8Array;
     info: Uint8Array;
+    list: Uint32Array;
   };
 
   /** @internal Created by Vtd.createBatch. */
   constructor(
     /** @internal */ readonly core: CoreExports,
     readonly capacity: number,
-    /** @internal */ readonly ptrs: { sid: number; pasid: number; iova: number; flags: number; address: number; fault: number; info: number },
+    /** @internal */ readonly ptrs: {
+      sid: number; pasid: number; iova: number; flags: number; address: number; fault: number; info: number; list: number;
+    },
   ) {
     this.buf = core.memory.buffer;
     this.remap();
@@ -45,6 +48,7 @@ export class TranslationBatch {
       address: new BigUint64Array(b, this.ptrs.address, n),
       fault: new Uint8Array(b, this.ptrs.fault, n),
       info: new Uint8Array(b, this.ptrs.info, n),
+      list: new Uint32Array(b, this.ptrs.list, n),
     };
   }
 
@@ -67,4 +71,10 @@ export class TranslationBatch {
   get fault(): Uint8Array { return this.v.fault; }
   /** For faulted requests: the fault level in bits 2:0, and bit 7 set when fault processing is disabled (FPD). */
   get faultInfo(): Uint8Array { return this.v.info; }
+  /**
+   * The indices of the requests that faulted, in order: the first N entries are valid, N being
+   * what the last `translateBatch` returned. Lets a caller visit the faults of a large batch
+   * without scanning `fault`.
+   */
+  get faultIndex(): Uint32Array { return this.v.list; }
 }

@@ -321,6 +321,7 @@ export class Vtd {
       flags: a.alloc(capacity, 64),
       fault: a.alloc(capacity, 64),
       info: a.alloc(capacity, 64),
+      list: a.alloc(capacity * 4, 64),
     };
     return new TranslationBatch(this.core, capacity, ptrs);
   }
@@ -341,12 +342,13 @@ export class Vtd {
       batch.address.fill(0n, 0, count);
       batch.fault.fill(FaultReason.SM_RTADDR_INV, 0, count);
       batch.faultInfo.fill(0, 0, count);
+      for (let i = 0; i < count; i++) batch.faultIndex[i] = i;
       faults = count;
     } else {
       const p = batch.ptrs;
-      faults = this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault, p.info);
+      faults = this.core.translateBatch(count, p.sid, p.pasid, p.iova, p.flags, p.address, p.fault, p.info, p.list);
     }
-    if (faults > 0) this.mmio.recordBatchFaults(batch, count);
+    if (faults > 0) this.mmio.recordBatchFaults(batch, faults);
     return faults;
   }
 }

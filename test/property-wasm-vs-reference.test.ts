@@ -307,7 +307,12 @@ function batchAnswers(pair: Pair, reqs: TranslateRequest[]): string[] {
     b.iova[i] = r.iova;
     b.flags[i] = (r.write ? 1 : 0) | (r.exec ? 2 : 0) | (r.priv ? 4 : 0);
   });
-  pair.vtd.translateBatch(b, reqs.length);
+  const faults = pair.vtd.translateBatch(b, reqs.length);
+  // The fault index lists exactly the faulted requests, in order.
+  const faulted = reqs.map((_, i) => i).filter((i) => b.fault[i] !== 0);
+  if (faults !== faulted.length || faulted.some((i, k) => b.faultIndex[k] !== i)) {
+    throw new Error(`fault index ${JSON.stringify([...b.faultIndex.subarray(0, faults)])} != faulted ${JSON.stringify(faulted)}`);
+  }
   return reqs.map((_, i) => (b.fault[i] ? `fault 0x${b.fault[i]!.toString(16)}` : `ok 0x${b.address[i]!.toString(16)}`));
 }
 /** The low MiB of each RAM region, where the encoders allocate the tables. */

@@ -167,16 +167,17 @@ export class FaultRecorder {
   }
 
   /**
-   * Record every fault of the first `count` requests of a translated batch. The common cases
+   * Record every fault of a translated batch: the first `faults` entries of its fault index,
+   * the faulted requests in order. The common cases
    * (FPD-suppressed, collapsed into a pending record) cost a few typed-array reads; once PFO is
    * set nothing more can be recorded and the scan stops.
    */
-  recordBatch(batch: TranslationBatch, count: number): void {
-    const fault = batch.fault, info = batch.faultInfo, sids = batch.sid;
+  recordBatch(batch: TranslationBatch, faults: number): void {
+    const fault = batch.fault, info = batch.faultInfo, sids = batch.sid, list = batch.faultIndex;
     const tracing = this.ctx.tracing;
-    for (let i = 0; i < count; i++) {
+    for (let k = 0; k < faults; k++) {
+      const i = list[k]!;
       const reason = fault[i]!;
-      if (reason === 0) continue;
       if (!tracing) {
         if ((info[i]! & 0x80) !== 0 && QUALIFIED_TABLE[reason] === 1) continue;
         if (this.pendingBySid[sids[i]!] !== 0) continue;

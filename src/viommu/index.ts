@@ -150,8 +150,8 @@ export class Viommu {
   }
 
   /** @internal The faults of a translated batch (Vtd.translateBatch). */
-  recordBatchFaults(batch: TranslationBatch, count: number): void {
-    if (!this.recorder.blocked) this.recorder.recordBatch(batch, count);
+  recordBatchFaults(batch: TranslationBatch, faults: number): void {
+    if (!this.recorder.blocked) this.recorder.recordBatch(batch, faults);
   }
 
   /** @internal The embedder called vtd.setRootTable / disableTranslation: registers follow. */

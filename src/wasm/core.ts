@@ -18,7 +18,7 @@ export interface CoreExports {
   setRegion(index: number, gpa: bigint, size: bigint, linear: number): void;
   setRegionCount(count: number): void;
   translateBatch(count: number, sidPtr: number, pasidPtr: number, iovaPtr: number, flagsPtr: number,
-    addrPtr: number, faultPtr: number, infoPtr: number): number;
+    addrPtr: number, faultPtr: number, infoPtr: number, listPtr: number): number;
   ccConfigure(ptr: number, sets: number, ways: number): void;
   pcConfigure(ptr: number, sets: number, ways: number): void;
   /** Bytes of linear memory a PASID cache of `entries` entries needs (records and tags). */
