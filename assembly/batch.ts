@@ -17,8 +17,8 @@ import {
 } from './faults';
 import { FS_A, FS_D, FS_EA, FS_P, FS_PS, FS_RW, FS_US } from './first-stage';
 import {
-  grantsOf, K_RIDPRIV, KEY_MASK, keyHash, keyWord, needsOf, requestKey, setAt, tlbCount, tlbEnabled, tlbFill4k,
-  tlbInsert, tlbSizesPresent, tlbWays,
+  grantsOf, K_RIDPRIV, KEY_MASK, keyHash, keyWord, needsOf, requestKey, setAt, tlbBase, tlbCount, tlbEnabled, tlbFill4k,
+  tlbFillAt, tlbInsert, tlbSets, tlbSizesPresent, tlbWays,
 } from './iotlb';
 import { base0, lin0, size0 } from './memory';
 import { NO_PASID, PGTT_FS, REQ_EXEC, REQ_PRIV, REQ_WRITE } from './pasid';
@@ -466,6 +466,128 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
   return i;
 }
 
+// The IOTLB's geometry for the one-size loops, copied here at each batch: loads at fixed
+// addresses hold no registers in the loops.
+const TLB_CONST: usize = memory.data(8, 8);
+const TC_BASE = 0; // u32 first entry
+const TC_SMASK = 4; // u32 sets - 1
+
+/** A miss of a one-size loop filled a page of another size (the loop must end). */
+let fillOtherSize = false;
+let fillVictim: u32 = 0;
+
+/**
+ * A miss of a one-size loop (pages of size code `code`, set `set`, `e` the page's entry if it
+ * was there): the walk, out of line so the loop stays small, and the fill. Returns the output,
+ * a FAULT value or BAIL.
+ */
+function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize, code: u32): u64 {
+  const l5 = (fast & RB_L5) != 0;
+  const need = load<u64>(pc, RB_NEED);
+  const out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | pteAddrRsvd,
+    accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
+  if (out >= FAULT) return out;
+  const info = load<u32>(pc, PC_INFO);
+  const cls = ((info & INFO_WPE) != 0 ? 1 : 0) | ((info & INFO_SRE_OK) != 0 ? 2 : 0) | ((info & INFO_ERE_OK) != 0 ? 4 : 0);
+  // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
+  const acc = walkAcc;
+  const b = <u32>((acc >> 1) & 3) | (<u32>(acc >> 61) & 4) | (<u32>(walkEntry >> 3) & 8);
+  const raw = load<u32>(FILL_RAW + (<usize>(cls << 4 | b) << 2));
+  const shift: u64 = 12 + 9 * <u64>code;
+  if (walkShift == shift) {
+    // The same page's entry is replaced (its grants did not allow this request), else a free way or the next victim.
+    const mask = (<u64>1 << shift) - 1;
+    tlbFillAt(e != 0 ? e : wayToFill(set, 4, fillVictim++), code, iova & ~mask, out & ~mask, load<u64>(pc, RB_KW),
+      load<u32>(pc, PC_PASID), raw);
+  } else {
+    const kw = load<u64>(pc, RB_KW);
+    tlbInsert(load<u64>(pc) & ~PC_VALID, iova, out, <u32>walkShift, raw & 0xff, <u32>(kw >> 37) & 0xffff, PGTT_FS,
+      load<u32>(pc, PC_PASID), (cls & 1) != 0, (cls & 2) != 0, (cls & 4) != 0, (kw & K_RIDPRIV) != 0);
+    fillOtherSize = true;
+  }
+  return out;
+}
+
+/**
+ * The run with the IOTLB when it holds pages of one size (`code` a constant at each use) or
+ * none yet, and is 4-way (the usual case): one set probed per request, its four tags at once,
+ * a miss handled out of line. A walk that ends in a page of another size fills it and ends
+ * the run (the general loop then probes both sizes).
+ */
+// @ts-ignore: decorator
+@inline function iotlbRun(code: u32, i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize,
+                          flagsPtr: usize, addrPtr: usize, faultPtr: usize): usize {
+  const shift: u64 = 12 + 9 * <u64>code;
+  const mask = (<u64>1 << shift) - 1;
+  const start = i;
+  let kind = kindAt(i, sidPtr, pasidPtr);
+  let misses: u32 = 0;
+  fillOtherSize = false;
+  for (; i < count; i++) {
+    const k = kindAt(i, sidPtr, pasidPtr);
+    if (k != kind) {
+      pc = recordOf(k);
+      if (pc == 0) break;
+      kind = k;
+    }
+    const f = <u32>load<u8>(flagsPtr + i) & 7;
+    const fast = load<u32>(pc, RB_FAST);
+    if (((fast >> f) & 1) == 0) break;
+    const iova = load<u64>(iovaPtr + (i << 3));
+    const vpn = iova >> shift;
+    const h = <u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32) ^ load<u32>(pc, RB_KH);
+    const set = <usize>load<u32>(TLB_CONST, TC_BASE) + (<usize>((h ^ (h >> 15)) & load<u32>(TLB_CONST, TC_SMASK)) << 7);
+    const e = findWay(set, (iova & ~mask) | (<u64>code << 1) | 1, load<u64>(pc) & ~PC_VALID, 4);
+    let out = BAIL;
+    if (e != 0) {
+      // Grants for this request (bits 31:0 for an entry without RID_PRIV, 63:32 with it).
+      const needs = load<u64>(HIT_NEEDS + (<usize>(((fast >> RB_CLASS_SHIFT) & 1) << 3 | f) << 3));
+      const n = <u32>(needs >> ((load<u64>(e, 8) & K_RIDPRIV) != 0 ? 32 : 0));
+      if ((load<u32>(e, 28) & n) == n) {
+        out = load<u64>(e, 16) | (iova & mask);
+        // A 4 KiB entry never maps the interrupt range (the walk faults it); a large page may contain it.
+        if (code != 0 && (out >> 20) == 0xfee) out = BAIL;
+      }
+    }
+    if (out == BAIL) {
+      out = missFill(iova, pc, fast, f, e, set, code);
+      if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
+      misses++;
+      if (out >= FAULT) {
+        storeFault(out, i, addrPtr, faultPtr, fast);
+        continue;
+      }
+      if (fillOtherSize) {
+        // A page size this run does not probe: finish this request, then start over.
+        store<u64>(addrPtr + (i << 3), out);
+        store<u8>(faultPtr + i, 0);
+        i++;
+        break;
+      }
+    }
+    store<u64>(addrPtr + (i << 3), out);
+    store<u8>(faultPtr + i, 0);
+  }
+  runHits += <u32>(i - start) - misses;
+  runMisses += misses;
+  return i;
+}
+
+function runIotlb4k(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                    addrPtr: usize, faultPtr: usize): usize {
+  return iotlbRun(0, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+}
+
+function runIotlb2m(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                    addrPtr: usize, faultPtr: usize): usize {
+  return iotlbRun(1, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+}
+
+function runIotlb1g(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                    addrPtr: usize, faultPtr: usize): usize {
+  return iotlbRun(2, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+}
+
 /** The full path, kept out of line so the loops stay small. */
 function slowPath(sid: u32, pasid: u32, iova: u64, flags: u32): u32 {
   return translate(sid, pasid, iova, flags);
@@ -484,6 +606,8 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
   const tlbOn = tlbEnabled();
   infoPtr = info;
   listPtr = list;
+  store<u32>(TLB_CONST, <u32>tlbBase(), TC_BASE);
+  store<u32>(TLB_CONST, tlbSets() - 1, TC_SMASK);
   faults = 0;
   runHits = 0;
   runMisses = 0;
@@ -498,8 +622,21 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
       if (pc != 0) {
         if (load<u32>(pc, RB_FAST) == 0) decodeRecord(pc, withPasid);
         if (((load<u32>(pc, RB_FAST) >> (flags & 7)) & 1) != 0) {
-          const j = tlbOn ? runIotlb(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
-            : runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+          let j: usize;
+          if (!tlbOn) {
+            j = runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+          } else {
+            // One page size held (or none yet) and four ways: a one-probe loop.
+            const sizes = tlbSizesPresent();
+            if (tlbWays() != 4 || (sizes & (sizes - 1)) != 0) {
+              j = runIotlb(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+            } else if (sizes <= 1) {
+              j = runIotlb4k(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+            } else {
+              j = sizes == 2 ? runIotlb2m(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
+                : runIotlb1g(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+            }
+          }
           if (j != i) {
             i = j;
             continue;

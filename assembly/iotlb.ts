@@ -151,6 +151,29 @@ export function tlbWays(): u32 {
   return ways;
 }
 
+/** Where the entries start, and the number of sets (the batch's one-size loop computes sets itself). */
+export function tlbBase(): usize {
+  return base;
+}
+
+export function tlbSets(): u32 {
+  return sets;
+}
+
+/**
+ * Fill entry `e` with a page of size code `code` (0 4 KiB, 1 2 MiB, 2 1 GiB) at `pageBase`
+ * mapping to `outBase`; `raw` is the entry's raw word with its grants.
+ */
+// @ts-ignore: decorator
+@inline export function tlbFillAt(e: usize, code: u32, pageBase: u64, outBase: u64, kw: u64, effPasid: u32, raw: u32): void {
+  store<u64>(e, pageBase | (<u64>code << 1) | VALID);
+  store<u64>(e, kw, 8);
+  store<u64>(e, outBase, 16);
+  store<u32>(e, effPasid, 24);
+  store<u32>(e, raw, 28);
+  sizesPresent |= <u32>1 << code;
+}
+
 /** Count lookups in bulk (the batch keeps its own counts in locals). */
 export function tlbCount(h: f64, m: f64): void {
   hits += h;

@@ -321,6 +321,25 @@ describe('batch API (createBatch / translateBatch)', () => {
   });
   const expected = (r: TranslateResult) => (r.ok ? [r.address, 0] : [0n, r.fault.reason]);
 
+  for (const size of [MIB2, GIB1]) {
+    it(`an IOTLB hit on a ${sizeName(size)} page holding the interrupt range still faults inside it (0x87)`, async () => {
+      // The page maps 0xFEE00000 (a 2 MiB page at it, a 1 GiB page at 0xC0000000): its entry
+      // is cached by a request outside the range, then requests inside hit it.
+      const out = size === MIB2 ? 0xfee0_0000n : 0xc000_0000n;
+      const f = await fsFixture({ size, out, caps: { fs1gp: true } });
+      const inside = f.iova + (0xfee0_1000n - out), outside = f.iova + (0xfef0_0000n - out);
+      const reqs: TranslateRequest[] = [outside, inside, outside + 8n, inside + 0x8_0000n].map((iova) => ({ sid: f.sid, pasid: PASID, iova }));
+      const batch = f.vtd.createBatch(reqs.length);
+      fill(batch, reqs);
+      for (let round = 0; round < 2; round++) {
+        expect(f.vtd.translateBatch(batch, reqs.length)).toBe(2);
+        expect([...batch.fault]).toEqual([0, 0x87, 0, 0x87]);
+        expect(batch.address[0]).toBe(0xfef0_0000n);
+      }
+      expect(f.vtd.caches.stats().iotlbHits).toBeGreaterThan(0);
+    });
+  }
+
   it('results equal vtd.translate for a mix of translations and faults; returns the fault count', async () => {
     const { f, reqs } = await mixed();
     const batch = f.vtd.createBatch(reqs.length);
