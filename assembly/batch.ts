@@ -475,6 +475,8 @@ const TC_SMASK = 4; // u32 sets - 1
 /** A miss of a one-size loop filled a page of another size (the loop must end). */
 let fillOtherSize = false;
 let fillVictim: u32 = 0;
+/** The entry a miss filled (0 when it was of another size). */
+let filledEntry: usize = 0;
 
 /**
  * A miss of a one-size loop (pages of size code `code`, set `set`, `e` the page's entry if it
@@ -486,6 +488,7 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
   const need = load<u64>(pc, RB_NEED);
   const out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | pteAddrRsvd,
     accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
+  filledEntry = 0;
   if (out >= FAULT) return out;
   const info = load<u32>(pc, PC_INFO);
   const cls = ((info & INFO_WPE) != 0 ? 1 : 0) | ((info & INFO_SRE_OK) != 0 ? 2 : 0) | ((info & INFO_ERE_OK) != 0 ? 4 : 0);
@@ -497,13 +500,15 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
   if (walkShift == shift) {
     // The same page's entry is replaced (its grants did not allow this request), else a free way or the next victim.
     const mask = (<u64>1 << shift) - 1;
-    tlbFillAt(e != 0 ? e : wayToFill(set, 4, fillVictim++), code, iova & ~mask, out & ~mask, load<u64>(pc, RB_KW),
-      load<u32>(pc, PC_PASID), raw);
+    const fill = e != 0 ? e : wayToFill(set, 4, fillVictim++);
+    tlbFillAt(fill, code, iova & ~mask, out & ~mask, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
+    filledEntry = fill;
   } else {
     const kw = load<u64>(pc, RB_KW);
     tlbInsert(load<u64>(pc) & ~PC_VALID, iova, out, <u32>walkShift, raw & 0xff, <u32>(kw >> 37) & 0xffff, PGTT_FS,
       load<u32>(pc, PC_PASID), (cls & 1) != 0, (cls & 2) != 0, (cls & 4) != 0, (kw & K_RIDPRIV) != 0);
     fillOtherSize = true;
+    filledEntry = 0;
   }
   return out;
 }
@@ -522,6 +527,11 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
   const start = i;
   let kind = kindAt(i, sidPtr, pasidPtr);
   let misses: u32 = 0;
+  // The entry the last request of this kind used, and its tag: the next request of the same
+  // page goes straight to it (nothing but this loop's own fills, which update these, writes
+  // the IOTLB during a run).
+  let lastTag: u64 = 0;
+  let lastE: usize = 0;
   fillOtherSize = false;
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
@@ -529,15 +539,23 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
       pc = recordOf(k);
       if (pc == 0) break;
       kind = k;
+      lastTag = 0;
     }
     const f = <u32>load<u8>(flagsPtr + i) & 7;
     const fast = load<u32>(pc, RB_FAST);
     if (((fast >> f) & 1) == 0) break;
     const iova = load<u64>(iovaPtr + (i << 3));
-    const vpn = iova >> shift;
-    const h = <u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32) ^ load<u32>(pc, RB_KH);
-    const set = <usize>load<u32>(TLB_CONST, TC_BASE) + (<usize>((h ^ (h >> 15)) & load<u32>(TLB_CONST, TC_SMASK)) << 7);
-    const e = findWay(set, (iova & ~mask) | (<u64>code << 1) | 1, load<u64>(pc) & ~PC_VALID, 4);
+    const tag = (iova & ~mask) | (<u64>code << 1) | 1;
+    let e = lastE;
+    let set: usize = 0;
+    if (tag != lastTag) {
+      const vpn = iova >> shift;
+      const h = <u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32) ^ load<u32>(pc, RB_KH);
+      set = <usize>load<u32>(TLB_CONST, TC_BASE) + (<usize>((h ^ (h >> 15)) & load<u32>(TLB_CONST, TC_SMASK)) << 7);
+      e = findWay(set, tag, load<u64>(pc) & ~PC_VALID, 4);
+      lastTag = e != 0 ? tag : 0;
+      lastE = e;
+    }
     let out = BAIL;
     if (e != 0) {
       // Grants for this request (bits 31:0 for an entry without RID_PRIV, 63:32 with it).
@@ -553,6 +571,9 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
       out = missFill(iova, pc, fast, f, e, set, code);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
+      // The entry filled, if any, is the one the next request of this page finds.
+      lastE = filledEntry;
+      lastTag = filledEntry != 0 ? tag : 0;
       if (out >= FAULT) {
         storeFault(out, i, addrPtr, faultPtr, fast);
         continue;

@@ -41,6 +41,37 @@ describe('vtd.caches', () => {
     expect(vtd.caches.stats()).toEqual({ iotlbHits: 1, iotlbMisses: 1 });
   });
 
+  it('a batch through a one-set IOTLB: pages evicted by later fills translate by a walk, stale ones stay until invalidated', async () => {
+    // Four ways, one set: a fifth page evicts one, so a page seen before must be looked up again.
+    const vtd = await Vtd.create({ memory: { size: 16 << 20 }, caches: { iotlb: 4 } });
+    const g = new GuestBuilder(vtd.memory, [{ base: 0x10_0000n, size: 15n << 20n }]);
+    const fs = g.firstStage({ levels: 4 });
+    for (let p = 0; p < 8; p++) fs.map(BigInt(p) << 12n, 0x100_0000n + (BigInt(p) << 12n), {});
+    g.scalableDevice(8, { pdts: 0 });
+    g.pasidEntry(8, 0, { pgtt: 'first-stage', did: 1, fsptptr: fs.root, levels: 4 });
+    vtd.setRootTable(g.root());
+    // Page 0 is used, then seven other pages are filled (every way is replaced at least once).
+    const pages = [0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 5, 1, 1, 0, 2, 2, 3];
+    const b = vtd.createBatch(pages.length);
+    b.sid.fill(8);
+    b.pasid.fill(0xffff_ffff);
+    pages.forEach((p, k) => (b.iova[k] = (BigInt(p) << 12n) + BigInt(k * 8)));
+    const expected = pages.map((p, k) => 0x100_0000n + (BigInt(p) << 12n) + BigInt(k * 8));
+    // The second round, with the accessed bits set by the first, runs wholly in the batch's fast loops.
+    for (let round = 0; round < 2; round++) {
+      vtd.caches.flush();
+      expect(vtd.translateBatch(b, pages.length)).toBe(0);
+      expect([...b.address]).toEqual(expected);
+    }
+    // Remap every page without invalidation: what is still cached translates the old way.
+    for (let p = 0; p < 8; p++) fs.map(BigInt(p) << 12n, 0x200_0000n + (BigInt(p) << 12n), {});
+    const single = pages.map((_, k) => vtd.translate({ sid: 8, iova: b.iova[k]! }));
+    vtd.caches.flush();
+    expect(vtd.translateBatch(b, pages.length)).toBe(0);
+    expect([...b.address]).toEqual(expected.map((a) => a + 0x100_0000n));
+    expect(single.some((r) => r.ok && r.address < 0x200_0000n)).toBe(true); // some were stale
+  });
+
   it('rejects sizes that are not powers of two, and odd associativity', async () => {
     await expect(Vtd.create({ caches: { iotlb: 1000 } })).rejects.toThrow(VtdArgumentError);
     await expect(Vtd.create({ caches: { ways: 3 } })).rejects.toThrow(VtdArgumentError);

@@ -321,6 +321,21 @@ describe('batch API (createBatch / translateBatch)', () => {
   });
   const expected = (r: TranslateResult) => (r.ok ? [r.address, 0] : [0n, r.fault.reason]);
 
+  it('consecutive requests of different PASIDs for the same page each get their own translation (IOTLB on)', async () => {
+    const f = await fsFixture();
+    const other = f.guest.firstStage({ levels: 4 });
+    other.map(f.iova, 0x7654_3000n, {});
+    f.guest.pasidEntry(f.sid, PASID + 1, { pgtt: 'first-stage', did: 1, fsptptr: other.root, levels: 4 });
+    invalidateAll(f.vtd);
+    const reqs: TranslateRequest[] = [0, 1, 0, 1, 1, 0, 0, 1].map((p, k) => ({ sid: f.sid, pasid: PASID + p, iova: f.iova + BigInt(8 * k) }));
+    const batch = f.vtd.createBatch(reqs.length);
+    fill(batch, reqs);
+    for (let round = 0; round < 2; round++) {
+      expect(f.vtd.translateBatch(batch, reqs.length)).toBe(0);
+      expect([...batch.address]).toEqual(reqs.map((r, k) => (r.pasid === PASID ? f.out : 0x7654_3000n) + BigInt(8 * k)));
+    }
+  });
+
   for (const size of [MIB2, GIB1]) {
     it(`an IOTLB hit on a ${sizeName(size)} page holding the interrupt range still faults inside it (0x87)`, async () => {
       // The page maps 0xFEE00000 (a 2 MiB page at it, a 1 GiB page at 0xC0000000): its entry
