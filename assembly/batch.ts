@@ -43,6 +43,7 @@ const NXINV: u64 = <u64>1 << 63;
 // indexed by the record's class and the request flags.
 const RB_FAST = PC_BATCH; // u32: 0 until decoded; bits 7:0 usable per flags, RB_* below
 const RB_KH = PC_BATCH + 4; // u32 IOTLB key hash
+const RB_FILLROW = PC_BATCH + 8; // u32 the FILL_RAW row of the record's WPE, SRE ok, ERE ok
 const RB_KW = PC_BATCH + 12; // u64 IOTLB key word of a fill (8-aligned: offset 48)
 const RB_NEED = PC_BATCH + 20; // u64 P, A (and EA) every entry must have (offset 56)
 const RB_DECODED: u32 = 1 << 31;
@@ -109,6 +110,7 @@ function decodeRecord(pc: usize, withPasid: bool): void {
   const wpe = (info & INFO_WPE) != 0, sre = (info & INFO_SRE_OK) != 0, ere = (info & INFO_ERE_OK) != 0;
   const ridPriv = (info & INFO_RID_PRIV) != 0;
   store<u32>(pc, keyHash(key), RB_KH);
+  store<u32>(pc, <u32>FILL_RAW + (((wpe ? 1 : 0) | (sre ? 2 : 0) | (ere ? 4 : 0)) << 6), RB_FILLROW);
   store<u64>(pc, keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sre, ere, ridPriv), RB_KW);
   store<u64>(pc, (info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A, RB_NEED);
   let fast: u32 = RB_DECODED | ((withPasid ? 1 : 0) | (ridPriv ? 2 : 0) | (wpe ? 4 : 0)) << RB_CLASS_SHIFT;
@@ -124,9 +126,9 @@ function decodeRecord(pc: usize, withPasid: bool): void {
 }
 
 // The last fast walk's leaf, for an IOTLB fill.
-let walkAcc: u64 = 0;
-let walkEntry: u64 = 0;
-let walkShift: u64 = 12;
+// The last fast walk's leaf, for an IOTLB fill, at a fixed address (cheaper than globals):
+// bits 3:0 its R/W, U/S, no-XD and D (the index into a record's FILL_RAW row), 15:8 the page shift.
+const WALK_LEAF: usize = memory.data(8, 8);
 
 /**
  * A fault the fast walk can report itself: the full walk would raise it without writing
@@ -159,9 +161,7 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
   const out = (e & ADDR_MASK & ~mask) | (iova & mask);
   if ((out >> 20) == 0xfee) return FAULT | FR_SM_INTERRUPT_ADDR;
   if (leaf) {
-    walkAcc = acc;
-    walkEntry = e;
-    walkShift = shift;
+    store<u32>(WALK_LEAF, <u32>((acc >> 1) & 3) | (<u32>(acc >> 61) & 4) | (<u32>(e >> 3) & 8) | (<u32>shift << 8));
   }
   return out;
 }
@@ -434,21 +434,13 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
         storeFault(out, i, addrPtr, faultPtr, fast);
         continue;
       }
-      const info = load<u32>(pc, PC_INFO);
-      const cls = ((info & INFO_WPE) != 0 ? 1 : 0) | ((info & INFO_SRE_OK) != 0 ? 2 : 0) | ((info & INFO_ERE_OK) != 0 ? 4 : 0);
-      const kw = load<u64>(pc, RB_KW);
-      if (walkShift == 12) {
-        // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
-        const acc = walkAcc;
-        const b = <u32>((acc >> 1) & 3) | (<u32>(acc >> 61) & 4) | (<u32>(walkEntry >> 3) & 8);
+      const leaf = load<u32>(WALK_LEAF);
+      const raw = load<u32>(<usize>load<u32>(pc, RB_FILLROW) + ((leaf & 15) << 2));
+      if ((leaf >> 8) == 12) {
         const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
-        tlbFill4k(fill, iova, out, kw, load<u32>(pc, PC_PASID), load<u32>(FILL_RAW + (<usize>(cls << 4 | b) << 2)));
+        tlbFill4k(fill, iova, out, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
       } else {
-        const e = walkEntry, acc = walkAcc;
-        const raw: u32 = ((acc & FS_US) != 0 ? RAW_FS_US : 0) | ((acc & FS_RW) != 0 ? RAW_FS_RW : 0) |
-          ((acc & NXINV) == 0 ? RAW_FS_NX : 0) | ((e & FS_D) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
-        tlbInsert(key, iova, out, <u32>walkShift, raw, <u32>(kw >> 37) & 0xffff, PGTT_FS, load<u32>(pc, PC_PASID),
-          (cls & 1) != 0, (cls & 2) != 0, (cls & 4) != 0, (kw & K_RIDPRIV) != 0);
+        insertOther(pc, iova, out, leaf >> 8, raw);
         if (tlbSizesPresent() != sizes) {
           // A page size this run does not probe yet: finish this request, then start over.
           store<u64>(addrPtr + (i << 3), out);
@@ -472,45 +464,24 @@ const TLB_CONST: usize = memory.data(8, 8);
 const TC_BASE = 0; // u32 first entry
 const TC_SMASK = 4; // u32 sets - 1
 
-/** A miss of a one-size loop filled a page of another size (the loop must end). */
-let fillOtherSize = false;
-let fillVictim: u32 = 0;
-/** The entry a miss filled (0 when it was of another size). */
-let filledEntry: usize = 0;
-
-/**
- * A miss of a one-size loop (pages of size code `code`, set `set`, `e` the page's entry if it
- * was there): the walk, out of line so the loop stays small, and the fill. Returns the output,
- * a FAULT value or BAIL.
- */
-function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize, code: u32): u64 {
-  const l5 = (fast & RB_L5) != 0;
-  const need = load<u64>(pc, RB_NEED);
-  const out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | pteAddrRsvd,
-    accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
-  filledEntry = 0;
-  if (out >= FAULT) return out;
+/** Cache a fast walk's translation of a page of shift `shift` through the general insert (any size, any geometry). */
+function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void {
+  const kw = load<u64>(pc, RB_KW);
   const info = load<u32>(pc, PC_INFO);
-  const cls = ((info & INFO_WPE) != 0 ? 1 : 0) | ((info & INFO_SRE_OK) != 0 ? 2 : 0) | ((info & INFO_ERE_OK) != 0 ? 4 : 0);
-  // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
-  const acc = walkAcc;
-  const b = <u32>((acc >> 1) & 3) | (<u32>(acc >> 61) & 4) | (<u32>(walkEntry >> 3) & 8);
-  const raw = load<u32>(FILL_RAW + (<usize>(cls << 4 | b) << 2));
-  const shift: u64 = 12 + 9 * <u64>code;
-  if (walkShift == shift) {
-    // The same page's entry is replaced (its grants did not allow this request), else a free way or the next victim.
-    const mask = (<u64>1 << shift) - 1;
-    const fill = e != 0 ? e : wayToFill(set, 4, fillVictim++);
-    tlbFillAt(fill, code, iova & ~mask, out & ~mask, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
-    filledEntry = fill;
-  } else {
-    const kw = load<u64>(pc, RB_KW);
-    tlbInsert(load<u64>(pc) & ~PC_VALID, iova, out, <u32>walkShift, raw & 0xff, <u32>(kw >> 37) & 0xffff, PGTT_FS,
-      load<u32>(pc, PC_PASID), (cls & 1) != 0, (cls & 2) != 0, (cls & 4) != 0, (kw & K_RIDPRIV) != 0);
-    fillOtherSize = true;
-    filledEntry = 0;
-  }
-  return out;
+  tlbInsert(load<u64>(pc) & ~PC_VALID, iova, out, shift, raw & 0xff, <u32>(kw >> 37) & 0xffff, PGTT_FS,
+    load<u32>(pc, PC_PASID), (info & INFO_WPE) != 0, (info & INFO_SRE_OK) != 0, (info & INFO_ERE_OK) != 0,
+    (kw & K_RIDPRIV) != 0);
+}
+
+/** The way of a 4-way `set` to fill: the first free one, else the next victim. */
+// @ts-ignore: decorator
+@inline function victimWay(set: usize, victim: u32): usize {
+  let w: usize = <usize>(victim & 3) << 5;
+  w = select<usize>(96, w, (load<u64>(set, 96) & 1) == 0);
+  w = select<usize>(64, w, (load<u64>(set, 64) & 1) == 0);
+  w = select<usize>(32, w, (load<u64>(set, 32) & 1) == 0);
+  w = select<usize>(0, w, (load<u64>(set) & 1) == 0);
+  return set + w;
 }
 
 /**
@@ -532,7 +503,7 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
   // the IOTLB during a run).
   let lastTag: u64 = 0;
   let lastE: usize = 0;
-  fillOtherSize = false;
+  let victim: u32 = 0;
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
@@ -568,23 +539,34 @@ function missFill(iova: u64, pc: usize, fast: u32, f: u32, e: usize, set: usize,
       }
     }
     if (out == BAIL) {
-      out = missFill(iova, pc, fast, f, e, set, code);
+      const l5 = (fast & RB_L5) != 0;
+      const need = load<u64>(pc, RB_NEED);
+      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | pteAddrRsvd,
+        accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
-      // The entry filled, if any, is the one the next request of this page finds.
-      lastE = filledEntry;
-      lastTag = filledEntry != 0 ? tag : 0;
       if (out >= FAULT) {
+        lastTag = 0;
         storeFault(out, i, addrPtr, faultPtr, fast);
         continue;
       }
-      if (fillOtherSize) {
-        // A page size this run does not probe: finish this request, then start over.
+      // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
+      const leaf = load<u32>(WALK_LEAF);
+      const raw = load<u32>(<usize>load<u32>(pc, RB_FILLROW) + ((leaf & 15) << 2));
+      if ((leaf >> 8) != <u32>shift) {
+        // A page of a size this run does not probe: cache it, finish this request, start over.
+        insertOther(pc, iova, out, leaf >> 8, raw);
         store<u64>(addrPtr + (i << 3), out);
         store<u8>(faultPtr + i, 0);
         i++;
         break;
       }
+      // The same page's entry is replaced (its grants did not allow this request), else a
+      // free way or the next victim; the next request of this page goes straight to it.
+      const fill = e != 0 ? e : victimWay(set, victim++);
+      tlbFillAt(fill, code, iova & ~mask, out & ~mask, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
+      lastTag = tag;
+      lastE = fill;
     }
     store<u64>(addrPtr + (i << 3), out);
     store<u8>(faultPtr + i, 0);
