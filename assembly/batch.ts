@@ -43,46 +43,44 @@ const NXINV: u64 = <u64>1 << 63;
 // indexed by the record's class and the request flags.
 const RB_FAST = PC_BATCH; // u32: 0 until decoded; bits 7:0 usable per flags, RB_* below
 const RB_KH = PC_BATCH + 4; // u32 IOTLB key hash
-const RB_FILLROW = PC_BATCH + 8; // u32 the FILL_RAW row of the record's WPE, SRE ok, ERE ok
+const RB_ROW = PC_BATCH + 8; // u32 the record's row of ROWS
 const RB_KW = PC_BATCH + 12; // u64 IOTLB key word of a fill (8-aligned: offset 48)
-const RB_NEED = PC_BATCH + 20; // u64 P, A (and EA) every entry must have (offset 56)
+const RB_M = PC_BATCH + 20; // u64 P, A (and EA), which every entry must have, and the reserved address bits (offset 56)
 const RB_DECODED: u32 = 1 << 31;
 const RB_L5: u32 = 1 << 8;
-const RB_CLASS_SHIFT: u32 = 9; // bits 11:9: with PASID, RID_PRIV, WPE
 const RB_FPD: u32 = 1 << 15; // fault processing disabled: batch faultInfo bit 7
+const NEED_BITS: u64 = FS_P | FS_A | FS_EA; // the part of RB_M that must be set
 
-// Per class (with PASID, RID_PRIV, WPE) and request flags: the U/S, R/W and no-XD bits the
-// ANDed entries must grant. A request without PASID is a read or write, privileged only
-// through RID_PRIV (§2); R/W is needed for a write by a user, or with WPE.
-const ACC_NEED: usize = memory.data(64 * 8, 8);
-// Per (with PASID, flags): the IOTLB grants a hit needs, for an entry without and with RID_PRIV.
-const HIT_NEEDS: usize = memory.data(16 * 8, 8);
-// Per (WPE, SRE ok, ERE ok) and a 4 KiB leaf's (R/W, U/S, no XD, D): an IOTLB entry's raw word.
-const FILL_RAW: usize = memory.data(128 * 4, 4);
+// What a request needs and what a fill caches depend on the record's class (with PASID,
+// RID_PRIV, WPE, SRE ok, ERE ok) and the request flags: one 192-byte row per class.
+//   +0   u64[8] per flags: the U/S, R/W and no-XD bits the ANDed entries must grant. A request
+//        without PASID is a read or write, privileged only through RID_PRIV (§2); R/W is
+//        needed for a write by a user, or with WPE.
+//   +64  u32[16] per 4 KiB-or-larger leaf (R/W, U/S, no XD, D): an IOTLB entry's raw word and grants.
+//   +128 u64[8] per flags: the IOTLB grants a hit needs, bits 31:0 for an entry without RID_PRIV, 63:32 with it.
+const ROW = 192;
+const ROWS: usize = memory.data(32 * ROW, 8);
+const ROW_FILL = 64;
+const ROW_HIT = 128;
 
 function initTables(): void {
-  for (let c: u32 = 0; c < 8; c++) {
-    const withPasid = (c & 1) != 0, ridPriv = (c & 2) != 0, wpe = (c & 4) != 0;
+  for (let c: u32 = 0; c < 32; c++) {
+    const withPasid = (c & 1) != 0, ridPriv = (c & 2) != 0, wpe = (c & 4) != 0, sre = (c & 8) != 0, ere = (c & 16) != 0;
+    const row = ROWS + <usize>c * ROW;
     for (let f: u32 = 0; f < 8; f++) {
       const req = withPasid ? f : (f & REQ_WRITE) | (ridPriv ? REQ_PRIV : 0);
       const user = (req & REQ_PRIV) == 0;
       const write = (req & REQ_WRITE) != 0;
-      store<u64>(ACC_NEED + (<usize>(c << 3 | f) << 3), (user ? FS_US : 0) | (write && (user || wpe) ? FS_RW : 0) |
+      store<u64>(row + (<usize>f << 3), (user ? FS_US : 0) | (write && (user || wpe) ? FS_RW : 0) |
         ((req & REQ_EXEC) != 0 ? NXINV : 0));
+      const hit = row + ROW_HIT + (<usize>f << 3);
+      store<u32>(hit, needsOf(withPasid ? f : f & REQ_WRITE));
+      store<u32>(hit, needsOf(withPasid ? f : (f & REQ_WRITE) | REQ_PRIV), 4);
     }
-  }
-  for (let w: u32 = 0; w < 2; w++) {
-    for (let f: u32 = 0; f < 8; f++) {
-      const at = HIT_NEEDS + (<usize>(w << 3 | f) << 3);
-      store<u32>(at, needsOf(w != 0 ? f : f & REQ_WRITE));
-      store<u32>(at, needsOf(w != 0 ? f : (f & REQ_WRITE) | REQ_PRIV), 4);
-    }
-  }
-  for (let c: u32 = 0; c < 8; c++) {
     for (let b: u32 = 0; b < 16; b++) {
       const raw: u32 = ((b & 1) != 0 ? RAW_FS_RW : 0) | ((b & 2) != 0 ? RAW_FS_US : 0) | ((b & 4) == 0 ? RAW_FS_NX : 0) |
         ((b & 8) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
-      store<u32>(FILL_RAW + (<usize>(c << 4 | b) << 2), grantsOf(raw, (c & 1) != 0, (c & 2) != 0, (c & 4) != 0));
+      store<u32>(row + ROW_FILL + (<usize>b << 2), grantsOf(raw, wpe, sre, ere));
     }
   }
 }
@@ -110,10 +108,11 @@ function decodeRecord(pc: usize, withPasid: bool): void {
   const wpe = (info & INFO_WPE) != 0, sre = (info & INFO_SRE_OK) != 0, ere = (info & INFO_ERE_OK) != 0;
   const ridPriv = (info & INFO_RID_PRIV) != 0;
   store<u32>(pc, keyHash(key), RB_KH);
-  store<u32>(pc, <u32>FILL_RAW + (((wpe ? 1 : 0) | (sre ? 2 : 0) | (ere ? 4 : 0)) << 6), RB_FILLROW);
+  store<u32>(pc, <u32>ROWS + ((withPasid ? 1 : 0) | (ridPriv ? 2 : 0) | (wpe ? 4 : 0) | (sre ? 8 : 0) | (ere ? 16 : 0)) * ROW,
+    RB_ROW);
   store<u64>(pc, keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sre, ere, ridPriv), RB_KW);
-  store<u64>(pc, (info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A, RB_NEED);
-  let fast: u32 = RB_DECODED | ((withPasid ? 1 : 0) | (ridPriv ? 2 : 0) | (wpe ? 4 : 0)) << RB_CLASS_SHIFT;
+  store<u64>(pc, ((info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A) | pteAddrRsvd, RB_M);
+  let fast: u32 = RB_DECODED;
   if ((info & INFO_L5) != 0) fast |= RB_L5;
   if ((info & INFO_FPD) != 0) fast |= RB_FPD;
   if ((info & INFO_PGTT) == PGTT_FS) {
@@ -127,7 +126,7 @@ function decodeRecord(pc: usize, withPasid: bool): void {
 
 // The last fast walk's leaf, for an IOTLB fill.
 // The last fast walk's leaf, for an IOTLB fill, at a fixed address (cheaper than globals):
-// bits 3:0 its R/W, U/S, no-XD and D (the index into a record's FILL_RAW row), 15:8 the page shift.
+// bits 3:0 its R/W, U/S, no-XD and D (the index into a row's fill words), 15:8 the page shift.
 const WALK_LEAF: usize = memory.data(8, 8);
 
 /**
@@ -252,57 +251,19 @@ function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
   return kindOf(<u32>load<u16>(sidPtr + (i << 1)), load<u32>(pasidPtr + (i << 2)));
 }
 
-/** What request flags `f` of a record's class must find granted by the ANDed entries. */
+/** What request flags `f` must find granted by the ANDed entries, in row `row`. */
 // @ts-ignore: decorator
-@inline function accNeedOf(fast: u32, f: u32): u64 {
-  return load<u64>(ACC_NEED + (<usize>(((fast >> RB_CLASS_SHIFT) & 7) << 3 | f) << 3));
-}
-
-const SPAN: usize = 256;
-
-/** The end of the span of requests from `i` (before `count`) whose kind is `kind`. */
-// @ts-ignore: decorator
-@inline function spanEnd(i: usize, count: usize, kind: u64, sidPtr: usize, pasidPtr: usize): usize {
-  const sid = <u16>kind, pasid = <u32>(kind >> 16);
-  for (; i < count; i++) {
-    if (load<u16>(sidPtr + (i << 1)) != sid || load<u32>(pasidPtr + (i << 2)) != pasid) break;
-  }
-  return i;
+@inline function accNeedOf(row: usize, f: u32): u64 {
+  return load<u64>(row + (<usize>f << 3));
 }
 
 /**
- * Walk requests [i, end), all of the kind whose decoded record is `pc`. Returns the first
- * request it did not finish. The record's fields live in locals: no per-request kind test.
+ * A run without IOTLB from request `i` (of the kind whose decoded record is `pc`); a request of
+ * another kind switches to its record. Returns the first request it did not finish.
  */
-function walkSpan(i: usize, end: usize, pc: usize, iovaPtr: usize, flagsPtr: usize, addrPtr: usize, faultPtr: usize): usize {
-  const fs1gp = has(CAP_FS1GP);
-  const b0 = base0, s0 = size0, l0 = lin0;
-  const fast = load<u32>(pc, RB_FAST);
-  const l5 = (fast & RB_L5) != 0;
-  const canon: u64 = l5 ? 56 : 47;
-  const root = load<u64>(pc, PC_FSROOT);
-  const need = load<u64>(pc, RB_NEED);
-  const m = need | pteAddrRsvd;
-  const acc = ACC_NEED + (<usize>((fast >> RB_CLASS_SHIFT) & 7) << 6);
-  for (; i < end; i++) {
-    const f = <u32>load<u8>(flagsPtr + i) & 7;
-    if (((fast >> f) & 1) == 0) break;
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), root, l5, canon, need, m, load<u64>(acc + (<usize>f << 3)),
-      <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
-    if (out >= FAULT) {
-      if (out == BAIL) break;
-      storeFault(out, i, addrPtr, faultPtr, fast);
-      continue;
-    }
-    store<u64>(addrPtr + (i << 3), out);
-    store<u8>(faultPtr + i, 0);
-  }
-  return i;
-}
-
 function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                  addrPtr: usize, faultPtr: usize): usize {
-  const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
+  const fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   let kind = kindAt(i, sidPtr, pasidPtr);
   for (; i < count; i++) {
@@ -316,9 +277,9 @@ function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usi
     const fast = load<u32>(pc, RB_FAST);
     if (((fast >> f) & 1) == 0) break;
     const l5 = (fast & RB_L5) != 0;
-    const need = load<u64>(pc, RB_NEED);
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need,
-      need | rsvd, accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+    const m = load<u64>(pc, RB_M);
+    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, m & NEED_BITS,
+      m, accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
     if (out >= FAULT) {
       if (out == BAIL) break;
       storeFault(out, i, addrPtr, faultPtr, fast);
@@ -382,7 +343,7 @@ let runMisses: u32 = 0;
  */
 function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                   addrPtr: usize, faultPtr: usize): usize {
-  const rsvd = pteAddrRsvd, fs1gp = has(CAP_FS1GP);
+  const fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   const ways = tlbWays();
   const sizes = tlbSizesPresent(); // a fill of another size ends the run
@@ -401,7 +362,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
     if (((fast >> f) & 1) == 0) break;
     const key = load<u64>(pc) & ~PC_VALID;
     const kh = load<u32>(pc, RB_KH);
-    const needs = load<u64>(HIT_NEEDS + (<usize>(((fast >> RB_CLASS_SHIFT) & 1) << 3 | f) << 3));
+    const needs = load<u64>(<usize>load<u32>(pc, RB_ROW) + ROW_HIT + (<usize>f << 3));
     const iova = load<u64>(iovaPtr + (i << 3));
     const set4k = setAt(kh, iova >> 12);
     let e4k: usize = 0; // this page's 4 KiB entry, if any
@@ -425,9 +386,9 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
       hits++;
     } else {
       const l5 = (fast & RB_L5) != 0;
-      const need = load<u64>(pc, RB_NEED);
-      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | rsvd, accNeedOf(fast, f),
-        <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+      const m = load<u64>(pc, RB_M);
+      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, m & NEED_BITS, m,
+        accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
       if (out >= FAULT) {
@@ -435,7 +396,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
         continue;
       }
       const leaf = load<u32>(WALK_LEAF);
-      const raw = load<u32>(<usize>load<u32>(pc, RB_FILLROW) + ((leaf & 15) << 2));
+      const raw = load<u32>(<usize>load<u32>(pc, RB_ROW) + ROW_FILL + ((leaf & 15) << 2));
       if ((leaf >> 8) == 12) {
         const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
         tlbFill4k(fill, iova, out, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
@@ -530,7 +491,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     let out = BAIL;
     if (e != 0) {
       // Grants for this request (bits 31:0 for an entry without RID_PRIV, 63:32 with it).
-      const needs = load<u64>(HIT_NEEDS + (<usize>(((fast >> RB_CLASS_SHIFT) & 1) << 3 | f) << 3));
+      const needs = load<u64>(<usize>load<u32>(pc, RB_ROW) + ROW_HIT + (<usize>f << 3));
       const n = <u32>(needs >> ((load<u64>(e, 8) & K_RIDPRIV) != 0 ? 32 : 0));
       if ((load<u32>(e, 28) & n) == n) {
         out = load<u64>(e, 16) | (iova & mask);
@@ -540,9 +501,9 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     }
     if (out == BAIL) {
       const l5 = (fast & RB_L5) != 0;
-      const need = load<u64>(pc, RB_NEED);
-      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, need, need | pteAddrRsvd,
-        accNeedOf(fast, f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
+      const m = load<u64>(pc, RB_M);
+      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, m & NEED_BITS, m,
+        accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
       if (out >= FAULT) {
@@ -552,7 +513,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
       }
       // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
       const leaf = load<u32>(WALK_LEAF);
-      const raw = load<u32>(<usize>load<u32>(pc, RB_FILLROW) + ((leaf & 15) << 2));
+      const raw = load<u32>(<usize>load<u32>(pc, RB_ROW) + ROW_FILL + ((leaf & 15) << 2));
       if ((leaf >> 8) != <u32>shift) {
         // A page of a size this run does not probe: cache it, finish this request, start over.
         insertOther(pc, iova, out, leaf >> 8, raw);

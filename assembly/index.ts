@@ -36,6 +36,10 @@ export function maxRegions(): i32 {
 
 export function configure(flags: u32, sagaw: u32, mgaw: u32, haw: u32): void {
   setCaps(flags, sagaw, mgaw, haw);
+  // What the caches hold was decoded under the old capabilities (the batch's record decoding too).
+  ccFlush();
+  pcFlush();
+  tlbFlush();
 }
 
 export function setRootTable(lo: u32, hi: u32, scalable: bool, enable: bool): void {
