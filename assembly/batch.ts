@@ -44,7 +44,8 @@ const NXINV: u64 = <u64>1 << 63;
 const RB_FAST = PC_BATCH; // u32: 0 until decoded; bits 7:0 usable per flags, RB_* below
 const RB_KH = PC_BATCH + 4; // u32 IOTLB key hash
 const RB_ROW = PC_BATCH + 8; // u32 the record's row of ROWS
-const RB_KW = PC_BATCH + 12; // u64 IOTLB key word of a fill (8-aligned: offset 48)
+const RB_ROOT = PC_BATCH + 12; // u32 linear address of the first-stage root table (offset 48)
+const RB_CANON = PC_BATCH + 16; // u32 the canonical shift: 47 (4-level) or 56 (5-level)
 const RB_M = PC_BATCH + 20; // u64 P, A (and EA), which every entry must have, and the reserved address bits (offset 56)
 const RB_DECODED: u32 = 1 << 31;
 const RB_L5: u32 = 1 << 8;
@@ -58,10 +59,12 @@ const NEED_BITS: u64 = FS_P | FS_A | FS_EA; // the part of RB_M that must be set
 //        needed for a write by a user, or with WPE.
 //   +64  u32[16] per 4 KiB-or-larger leaf (R/W, U/S, no XD, D): an IOTLB entry's raw word and grants.
 //   +128 u64[8] per flags: the IOTLB grants a hit needs, bits 31:0 for an entry without RID_PRIV, 63:32 with it.
-const ROW = 192;
+//   +192 u64 the class's part of an IOTLB entry's key word (PGTT first-stage, WPE, SRE/ERE ok, RID_PRIV).
+const ROW = 256;
 const ROWS: usize = memory.data(32 * ROW, 8);
 const ROW_FILL = 64;
 const ROW_HIT = 128;
+const ROW_KW = 192;
 
 function initTables(): void {
   for (let c: u32 = 0; c < 32; c++) {
@@ -77,6 +80,7 @@ function initTables(): void {
       store<u32>(hit, needsOf(withPasid ? f : f & REQ_WRITE));
       store<u32>(hit, needsOf(withPasid ? f : (f & REQ_WRITE) | REQ_PRIV), 4);
     }
+    store<u64>(row + ROW_KW, keyWord(0, 0, PGTT_FS, wpe, sre, ere, ridPriv));
     for (let b: u32 = 0; b < 16; b++) {
       const raw: u32 = ((b & 1) != 0 ? RAW_FS_RW : 0) | ((b & 2) != 0 ? RAW_FS_US : 0) | ((b & 4) == 0 ? RAW_FS_NX : 0) |
         ((b & 8) != 0 ? RAW_DIRTY : 0) | RAW_SS_ALL;
@@ -110,11 +114,18 @@ function decodeRecord(pc: usize, withPasid: bool): void {
   store<u32>(pc, keyHash(key), RB_KH);
   store<u32>(pc, <u32>ROWS + ((withPasid ? 1 : 0) | (ridPriv ? 2 : 0) | (wpe ? 4 : 0) | (sre ? 8 : 0) | (ere ? 16 : 0)) * ROW,
     RB_ROW);
-  store<u64>(pc, keyWord(key, load<u32>(pc, PC_DID), PGTT_FS, wpe, sre, ere, ridPriv), RB_KW);
   store<u64>(pc, ((info & INFO_EAFE) != 0 ? FS_P | FS_A | FS_EA : FS_P | FS_A) | pteAddrRsvd, RB_M);
+  store<u32>(pc, (info & INFO_L5) != 0 ? 56 : 47, RB_CANON);
   let fast: u32 = RB_DECODED;
   if ((info & INFO_L5) != 0) fast |= RB_L5;
   if ((info & INFO_FPD) != 0) fast |= RB_FPD;
+  // A root table outside the first RAM region is the full path's (the runs read region 0 only).
+  const root = load<u64>(pc, PC_FSROOT) - base0;
+  store<u32>(pc, <u32>lin0 + <u32>root, RB_ROOT);
+  if (root >= size0) {
+    store<u32>(pc, fast, RB_FAST);
+    return;
+  }
   if ((info & INFO_PGTT) == PGTT_FS) {
     for (let f: u32 = 0; f < 8; f++) {
       const req = withPasid ? f : (f & REQ_WRITE) | (ridPriv ? REQ_PRIV : 0);
@@ -174,25 +185,27 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
  * With `leaf`, the leaf entry, the access bits and the page shift are kept for an IOTLB fill.
  */
 // @ts-ignore: decorator
-@inline function fastWalk(leaf: bool, iova: u64, root: u64, l5: bool, canonShift: u64, need: u64, m: u64,
+@inline function fastWalk(leaf: bool, iova: u64, rootLin: u32, l5: bool, canonShift: u64, need: u64, m: u64,
                           accNeed: u64, dNeed: u64, fs1gp: bool, b0: u64, s0: u64, l0: u64): u64 {
   const top = <i64>iova >> canonShift;
   if (<u64>(top + 1) > 1) return FAULT | FR_FS_NON_CANONICAL;
   const rsvd = m & ~need;
-  let t = root - b0;
-  if (t >= s0) return BAIL;
+  // The current table's linear address; the root's was checked to lie in region 0 when the record was decoded.
+  let a = <u64>rootLin;
+  let t: u64;
   let e: u64;
   let and: u64 = ~<u64>0;
   let or: u64 = 0;
   if (l5) {
-    e = load<u64>(<usize>(l0 + t + ((iova >> 45) & 0xff8)));
+    e = load<u64>(<usize>(a + ((iova >> 45) & 0xff8)));
     if ((e & (m | FS_PS)) != need) return entryMiss(e, rsvd | FS_PS, 5);
     and = e;
     or = e;
     t = (e & ADDR_MASK) - b0;
     if (t >= s0) return BAIL;
+    a = l0 + t;
   }
-  e = load<u64>(<usize>(l0 + t + ((iova >> 36) & 0xff8)));
+  e = load<u64>(<usize>(a + ((iova >> 36) & 0xff8)));
   if ((e & (m | FS_PS)) != need) return entryMiss(e, rsvd | FS_PS, 4);
   and &= e;
   or |= e;
@@ -251,6 +264,12 @@ function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
   return kindOf(<u32>load<u16>(sidPtr + (i << 1)), load<u32>(pasidPtr + (i << 2)));
 }
 
+/** The key word of an IOTLB entry filled for record `pc`. */
+// @ts-ignore: decorator
+@inline function kwOf(pc: usize): u64 {
+  return (load<u64>(pc) & KEY_MASK) | (<u64>load<u32>(pc, PC_DID) << 37) | load<u64>(<usize>load<u32>(pc, RB_ROW), ROW_KW);
+}
+
 /** What request flags `f` must find granted by the ANDed entries, in row `row`. */
 // @ts-ignore: decorator
 @inline function accNeedOf(row: usize, f: u32): u64 {
@@ -278,7 +297,7 @@ function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usi
     if (((fast >> f) & 1) == 0) break;
     const l5 = (fast & RB_L5) != 0;
     const m = load<u64>(pc, RB_M);
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, m & NEED_BITS,
+    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS,
       m, accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
     if (out >= FAULT) {
       if (out == BAIL) break;
@@ -387,7 +406,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
     } else {
       const l5 = (fast & RB_L5) != 0;
       const m = load<u64>(pc, RB_M);
-      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, m & NEED_BITS, m,
+      out = fastWalk(true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
         accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
@@ -399,7 +418,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
       const raw = load<u32>(<usize>load<u32>(pc, RB_ROW) + ROW_FILL + ((leaf & 15) << 2));
       if ((leaf >> 8) == 12) {
         const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
-        tlbFill4k(fill, iova, out, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
+        tlbFill4k(fill, iova, out, kwOf(pc), load<u32>(pc, PC_PASID), raw);
       } else {
         insertOther(pc, iova, out, leaf >> 8, raw);
         if (tlbSizesPresent() != sizes) {
@@ -427,7 +446,7 @@ const TC_SMASK = 4; // u32 sets - 1
 
 /** Cache a fast walk's translation of a page of shift `shift` through the general insert (any size, any geometry). */
 function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void {
-  const kw = load<u64>(pc, RB_KW);
+  const kw = kwOf(pc);
   const info = load<u32>(pc, PC_INFO);
   tlbInsert(load<u64>(pc) & ~PC_VALID, iova, out, shift, raw & 0xff, <u32>(kw >> 37) & 0xffff, PGTT_FS,
     load<u32>(pc, PC_PASID), (info & INFO_WPE) != 0, (info & INFO_SRE_OK) != 0, (info & INFO_ERE_OK) != 0,
@@ -502,7 +521,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     if (out == BAIL) {
       const l5 = (fast & RB_L5) != 0;
       const m = load<u64>(pc, RB_M);
-      out = fastWalk(true, iova, load<u64>(pc, PC_FSROOT), l5, l5 ? 56 : 47, m & NEED_BITS, m,
+      out = fastWalk(true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
         accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
@@ -525,7 +544,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
       // The same page's entry is replaced (its grants did not allow this request), else a
       // free way or the next victim; the next request of this page goes straight to it.
       const fill = e != 0 ? e : victimWay(set, victim++);
-      tlbFillAt(fill, code, iova & ~mask, out & ~mask, load<u64>(pc, RB_KW), load<u32>(pc, PC_PASID), raw);
+      tlbFillAt(fill, code, iova & ~mask, out & ~mask, kwOf(pc), load<u32>(pc, PC_PASID), raw);
       lastTag = tag;
       lastE = fill;
     }

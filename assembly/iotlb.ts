@@ -171,7 +171,7 @@ export function tlbSets(): u32 {
   store<u64>(e, outBase, 16);
   store<u32>(e, effPasid, 24);
   store<u32>(e, raw, 28);
-  sizesPresent |= <u32>1 << code;
+  if ((sizesPresent & (<u32>1 << code)) == 0) sizesPresent |= <u32>1 << code;
 }
 
 /** Count lookups in bulk (the batch keeps its own counts in locals). */
