@@ -146,11 +146,15 @@ const WALK_LEAF: usize = memory.data(8, 8);
  */
 const FAULT: u64 = 0xfff0_0000_0000_0000; // | level << 8 | reason; outputs never have bits 63:52
 
-/** A table entry the fast walk cannot pass: its fault, if the full walk would raise it without writing; else BAIL. */
-function entryMiss(e: u64, rsvd: u64, level: u64): u64 {
+/**
+ * A table entry the fast walk cannot pass: its fault, if the full walk would raise it without
+ * writing; else BAIL (an A or EA bit to set, or a table outside region 0). `more` is what else
+ * is reserved at its level (PS at the top levels).
+ */
+function entryMiss(e: u64, more: u64, level: u64): u64 {
   if ((e & FS_P) == 0) return FAULT | (level << 8) | FR_FS_ENTRY_P;
-  if ((e & rsvd) != 0) return FAULT | (level << 8) | FR_FS_ENTRY_RSVD;
-  return BAIL; // A (or EA) to set
+  if ((e & (pteAddrRsvd | more)) != 0) return FAULT | (level << 8) | FR_FS_ENTRY_RSVD;
+  return BAIL;
 }
 
 /** The permission fault of a leaf at `level`: U/S first, then write, then execute, as the full walk checks them. */
@@ -182,14 +186,20 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
  * level is one bounds test on its table (regions are 4 KiB-granular, so a table that starts in
  * the region lies in it) and one mask test of P, A (EA) and the reserved address bits (`m` is
  * their union, `need` what must be set); PS is reserved at the top levels, so it joins their mask.
- * With `leaf`, the leaf entry, the access bits and the page shift are kept for an IOTLB fill.
+ * With `leaf`, the leaf's access bits and page shift are kept for an IOTLB fill.
+ *
+ * `exact` (a constant at each use): region 0 starts at guest-physical 0 and its size is a power
+ * of two, so a table lies in it exactly when the address bits from log2(size) up are clear:
+ * `rm` holds them, and the top levels (never leaves) test them with the same mask as P and A;
+ * levels 3 and 2 test them once they know the entry is not a leaf.
  */
 // @ts-ignore: decorator
-@inline function fastWalk(leaf: bool, iova: u64, rootLin: u32, l5: bool, canonShift: u64, need: u64, m: u64,
-                          accNeed: u64, dNeed: u64, fs1gp: bool, b0: u64, s0: u64, l0: u64): u64 {
+@inline function fastWalk(exact: bool, leaf: bool, iova: u64, rootLin: u32, l5: bool, canonShift: u64, need: u64,
+                          m: u64, rm: u64, accNeed: u64, dNeed: u64, fs1gp: bool, b0: u64, s0: u64, l0: u64): u64 {
   const top = <i64>iova >> canonShift;
   if (<u64>(top + 1) > 1) return FAULT | FR_FS_NON_CANONICAL;
-  const rsvd = m & ~need;
+  // The top levels' mask: PS is reserved there; with `exact`, the region's bounds too.
+  const mTop = exact ? m | FS_PS | rm : m | FS_PS;
   // The current table's linear address; the root's was checked to lie in region 0 when the record was decoded.
   let a = <u64>rootLin;
   let t: u64;
@@ -198,21 +208,30 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
   let or: u64 = 0;
   if (l5) {
     e = load<u64>(<usize>(a + ((iova >> 45) & 0xff8)));
-    if ((e & (m | FS_PS)) != need) return entryMiss(e, rsvd | FS_PS, 5);
+    if ((e & mTop) != need) return entryMiss(e, FS_PS, 5);
     and = e;
     or = e;
+    if (exact) {
+      a = l0 + (e & ADDR_MASK);
+    } else {
+      t = (e & ADDR_MASK) - b0;
+      if (t >= s0) return BAIL;
+      a = l0 + t;
+    }
+  }
+  e = load<u64>(<usize>(a + ((iova >> 36) & 0xff8)));
+  if ((e & mTop) != need) return entryMiss(e, FS_PS, 4);
+  and &= e;
+  or |= e;
+  if (exact) {
+    a = l0 + (e & ADDR_MASK);
+  } else {
     t = (e & ADDR_MASK) - b0;
     if (t >= s0) return BAIL;
     a = l0 + t;
   }
-  e = load<u64>(<usize>(a + ((iova >> 36) & 0xff8)));
-  if ((e & (m | FS_PS)) != need) return entryMiss(e, rsvd | FS_PS, 4);
-  and &= e;
-  or |= e;
-  t = (e & ADDR_MASK) - b0;
-  if (t >= s0) return BAIL;
-  e = load<u64>(<usize>(l0 + t + ((iova >> 27) & 0xff8)));
-  if ((e & m) != need) return entryMiss(e, rsvd, 3);
+  e = load<u64>(<usize>(a + ((iova >> 27) & 0xff8)));
+  if ((e & m) != need) return entryMiss(e, 0, 3);
   and &= e;
   or |= e;
   if ((e & FS_PS) != 0) {
@@ -220,10 +239,16 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
     if (!fs1gp || (e & 0x3fff_e000) != 0) return FAULT | (3 << 8) | FR_FS_ENTRY_RSVD;
     return leafOut(leaf, e, and, or, accNeed, dNeed, iova, 30);
   }
-  t = (e & ADDR_MASK) - b0;
-  if (t >= s0) return BAIL;
-  e = load<u64>(<usize>(l0 + t + ((iova >> 18) & 0xff8)));
-  if ((e & m) != need) return entryMiss(e, rsvd, 2);
+  if (exact) {
+    if ((e & rm) != 0) return BAIL;
+    a = l0 + (e & ADDR_MASK);
+  } else {
+    t = (e & ADDR_MASK) - b0;
+    if (t >= s0) return BAIL;
+    a = l0 + t;
+  }
+  e = load<u64>(<usize>(a + ((iova >> 18) & 0xff8)));
+  if ((e & m) != need) return entryMiss(e, 0, 2);
   and &= e;
   or |= e;
   if ((e & FS_PS) != 0) {
@@ -231,10 +256,16 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
     if ((e & 0x1f_e000) != 0) return FAULT | (2 << 8) | FR_FS_ENTRY_RSVD;
     return leafOut(leaf, e, and, or, accNeed, dNeed, iova, 21);
   }
-  t = (e & ADDR_MASK) - b0;
-  if (t >= s0) return BAIL;
-  e = load<u64>(<usize>(l0 + t + ((iova >> 9) & 0xff8)));
-  if ((e & m) != need) return entryMiss(e, rsvd, 1); // bit 7 of a 4 KiB leaf is PAT
+  if (exact) {
+    if ((e & rm) != 0) return BAIL;
+    a = l0 + (e & ADDR_MASK);
+  } else {
+    t = (e & ADDR_MASK) - b0;
+    if (t >= s0) return BAIL;
+    a = l0 + t;
+  }
+  e = load<u64>(<usize>(a + ((iova >> 9) & 0xff8)));
+  if ((e & m) != need) return entryMiss(e, 0, 1); // bit 7 of a 4 KiB leaf is PAT
   return leafOut(leaf, e, and & e, or | e, accNeed, dNeed, iova, 12);
 }
 
@@ -280,8 +311,9 @@ function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
  * A run without IOTLB from request `i` (of the kind whose decoded record is `pc`); a request of
  * another kind switches to its record. Returns the first request it did not finish.
  */
-function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
-                 addrPtr: usize, faultPtr: usize): usize {
+// @ts-ignore: decorator
+@inline function walkRun(exact: bool, i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize,
+                         flagsPtr: usize, addrPtr: usize, faultPtr: usize): usize {
   const fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   let kind = kindAt(i, sidPtr, pasidPtr);
@@ -297,8 +329,9 @@ function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usi
     if (((fast >> f) & 1) == 0) break;
     const l5 = (fast & RB_L5) != 0;
     const m = load<u64>(pc, RB_M);
-    const out = fastWalk(false, load<u64>(iovaPtr + (i << 3)), load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS,
-      m, accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+    const out = fastWalk(exact, false, load<u64>(iovaPtr + (i << 3)), load<u32>(pc, RB_ROOT), l5,
+      <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m, load<u64>(REGION_MASK), accNeedOf(<usize>load<u32>(pc, RB_ROW), f),
+      <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
     if (out >= FAULT) {
       if (out == BAIL) break;
       storeFault(out, i, addrPtr, faultPtr, fast);
@@ -308,6 +341,17 @@ function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usi
     store<u8>(faultPtr + i, 0);
   }
   return i;
+}
+
+function runWalk(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                 addrPtr: usize, faultPtr: usize): usize {
+  return walkRun(false, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+}
+
+/** The run when region 0 starts at guest-physical 0 and its size is a power of two (fastWalk's `exact`). */
+function runWalkExact(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
+                      addrPtr: usize, faultPtr: usize): usize {
+  return walkRun(true, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
 }
 
 let runHits: u32 = 0;
@@ -406,7 +450,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
     } else {
       const l5 = (fast & RB_L5) != 0;
       const m = load<u64>(pc, RB_M);
-      out = fastWalk(true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
+      out = fastWalk(false, true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m, 0,
         accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
@@ -437,6 +481,9 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
   runMisses += misses;
   return i;
 }
+
+/** The address bits a table in region 0 has clear, when fastWalk's `exact` holds (set at each batch). */
+const REGION_MASK: usize = memory.data(8, 8);
 
 // The IOTLB's geometry for the one-size loops, copied here at each batch: loads at fixed
 // addresses hold no registers in the loops.
@@ -471,7 +518,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
  * the run (the general loop then probes both sizes).
  */
 // @ts-ignore: decorator
-@inline function iotlbRun(code: u32, i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize,
+@inline function iotlbRun(exact: bool, code: u32, i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize,
                           flagsPtr: usize, addrPtr: usize, faultPtr: usize): usize {
   const shift: u64 = 12 + 9 * <u64>code;
   const mask = (<u64>1 << shift) - 1;
@@ -521,8 +568,9 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     if (out == BAIL) {
       const l5 = (fast & RB_L5) != 0;
       const m = load<u64>(pc, RB_M);
-      out = fastWalk(true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
-        accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
+      out = fastWalk(exact, true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
+        load<u64>(REGION_MASK), accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP),
+        base0, size0, lin0);
       if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
       misses++;
       if (out >= FAULT) {
@@ -558,17 +606,22 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
 
 function runIotlb4k(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                     addrPtr: usize, faultPtr: usize): usize {
-  return iotlbRun(0, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+  return iotlbRun(false, 0, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+}
+
+function runIotlb4kExact(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize,
+                         flagsPtr: usize, addrPtr: usize, faultPtr: usize): usize {
+  return iotlbRun(true, 0, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
 }
 
 function runIotlb2m(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                     addrPtr: usize, faultPtr: usize): usize {
-  return iotlbRun(1, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+  return iotlbRun(false, 1, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
 }
 
 function runIotlb1g(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: usize, iovaPtr: usize, flagsPtr: usize,
                     addrPtr: usize, faultPtr: usize): usize {
-  return iotlbRun(2, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+  return iotlbRun(false, 2, i, count, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
 }
 
 /** The full path, kept out of line so the loops stay small. */
@@ -589,6 +642,9 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
   const tlbOn = tlbEnabled();
   infoPtr = info;
   listPtr = list;
+  // Region 0 at guest-physical 0 with a power-of-two size: table bounds are a mask (fastWalk's `exact`).
+  const exact = base0 == 0 && size0 != 0 && (size0 & (size0 - 1)) == 0;
+  store<u64>(REGION_MASK, exact ? ADDR_MASK & ~(size0 - 1) : 0);
   store<u32>(TLB_CONST, <u32>tlbBase(), TC_BASE);
   store<u32>(TLB_CONST, tlbSets() - 1, TC_SMASK);
   faults = 0;
@@ -607,14 +663,16 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
         if (((load<u32>(pc, RB_FAST) >> (flags & 7)) & 1) != 0) {
           let j: usize;
           if (!tlbOn) {
-            j = runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+            j = exact ? runWalkExact(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
+              : runWalk(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
           } else {
             // One page size held (or none yet) and four ways: a one-probe loop.
             const sizes = tlbSizesPresent();
             if (tlbWays() != 4 || (sizes & (sizes - 1)) != 0) {
               j = runIotlb(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
             } else if (sizes <= 1) {
-              j = runIotlb4k(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
+              j = exact ? runIotlb4kExact(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
+                : runIotlb4k(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
             } else {
               j = sizes == 2 ? runIotlb2m(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr)
                 : runIotlb1g(i, n, pc, sidPtr, pasidPtr, iovaPtr, flagsPtr, addrPtr, faultPtr);
