@@ -548,8 +548,8 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     let set: usize = 0;
     if (tag != lastTag) {
       const vpn = iova >> shift;
-      const h = <u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32) ^ load<u32>(pc, RB_KH);
-      set = <usize>load<u32>(TLB_CONST, TC_BASE) + (<usize>((h ^ (h >> 15)) & load<u32>(TLB_CONST, TC_SMASK)) << 7);
+      set = <usize>load<u32>(TLB_CONST, TC_BASE) +
+        (<usize>((<u32>vpn ^ <u32>(vpn >> 10) ^ load<u32>(pc, RB_KH)) & load<u32>(TLB_CONST, TC_SMASK)) << 7);
       e = findWay(set, tag, load<u64>(pc) & ~PC_VALID, 4);
       lastTag = e != 0 ? tag : 0;
       lastE = e;

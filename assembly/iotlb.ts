@@ -71,17 +71,17 @@ export function resetCounters(): void {
   return withPasid ? <u64>sid | (<u64>pasid << 16) | WITH_PASID : <u64>sid;
 }
 
-/** The key's share of the set index (computed once per kind of request by the batch). */
+/** The key's share of the set index (computed once per kind of request by the batch), mixed into its low bits. */
 // @ts-ignore: decorator
 @inline export function keyHash(key: u64): u32 {
-  return (<u32>key ^ <u32>(key >> 16) * 0x85eb_ca6b) * 0x9e37_79b1;
+  const h = (<u32>key ^ <u32>(key >> 16) * 0x85eb_ca6b) * 0x9e37_79b1;
+  return h ^ (h >> 15);
 }
 
-/** The set for page number `vpn` of a key with hash `kh`. */
+/** The set for page number `vpn` of a key with hash `kh`: consecutive pages in consecutive sets. */
 // @ts-ignore: decorator
 @inline export function setAt(kh: u32, vpn: u64): usize {
-  const h = <u32>vpn ^ <u32>(vpn >> 10) ^ <u32>(vpn >> 32) ^ kh;
-  return base + <usize>(((h ^ (h >> 15)) & (sets - 1)) * ways) * ENTRY;
+  return base + <usize>(((<u32>vpn ^ <u32>(vpn >> 10) ^ kh) & (sets - 1)) * ways) * ENTRY;
 }
 
 // @ts-ignore: decorator
