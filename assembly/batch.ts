@@ -24,7 +24,7 @@ import { base0, lin0, size0 } from './memory';
 import { NO_PASID, PGTT_FS, REQ_EXEC, REQ_PRIV, REQ_WRITE } from './pasid';
 import {
   INFO_EAFE, INFO_ERE_OK, INFO_FPD, INFO_L5, INFO_PGTT, INFO_RID_PRIV, INFO_SRE_OK, INFO_WPE,
-  PC_BATCH, PC_DID, PC_FSROOT, PC_INFO, PC_PASID, PC_VALID, pcEnabled, pcLookup,
+  PC_BATCH, PC_DID, PC_FSROOT, PC_INFO, PC_PASID, PC_VALID, pcEnabled, pcLookup, pcLookupHinted,
 } from './pasid-cache';
 import { outAddr, outFpd, outLevel, RAW_DIRTY, RAW_FS_NX, RAW_FS_RW, RAW_FS_US, RAW_SS_ALL } from './result';
 import { translate } from './translate';
@@ -101,7 +101,7 @@ initTables();
   const sid = <u32>kind & 0xffff, pasid = <u32>(kind >> 16);
   const withPasid = pasid != NO_PASID;
   if (withPasid && pasid > 0xfffff) return 0; // never cached: the full path faults it
-  const pc = pcLookup(requestKey(sid, pasid, withPasid));
+  const pc = pcLookupHinted(requestKey(sid, pasid, withPasid));
   return pc != 0 && load<u32>(pc, RB_FAST) != 0 ? pc : 0;
 }
 

@@ -63,6 +63,24 @@ export function pcBytes(n: u32): u32 {
 
 export function pcFlush(): void {
   if (sets != 0) memory.fill(base, 0, <usize>(sets * ways) * (ENTRY + 8));
+  memory.fill(hints, 0, <usize>HINTS * 4);
+}
+
+// A direct-mapped hint in front of the set lookup, for the batch, which looks a record up at
+// every change of (source-id, PASID): the record a key's slot found last time, trusted only
+// if that record still holds the key (records change only by being written or dropped).
+const HINTS: u32 = 4096;
+const hints: usize = memory.data(HINTS * 4, 64);
+
+/** pcLookup through the hint table. */
+// @ts-ignore: decorator
+@inline export function pcLookupHinted(key: u64): usize {
+  const h = hints + (<usize>(((<u32>key * 0x9e37_79b1) ^ (<u32>(key >> 16) * 0x85eb_ca6b)) >> 20) << 2);
+  const e = <usize>load<u32>(h);
+  if (e != 0 && load<u64>(e) == (key | VALID)) return e;
+  const f = pcLookup(key);
+  if (f != 0) store<u32>(h, <u32>f);
+  return f;
 }
 
 /** Index of the first record of `key`'s set. */
