@@ -17,7 +17,7 @@ import {
 } from './faults';
 import { FS_A, FS_D, FS_EA, FS_P, FS_PS, FS_RW, FS_US } from './first-stage';
 import {
-  grantsOf, K_RIDPRIV, KEY_MASK, keyHash, keyWord, needsOf, requestKey, setAt, tlbBase, tlbCount, tlbEnabled, tlbFill4k,
+  grantsOf, K_RIDPRIV, KEY_MASK, keyHash, keyWord, needsOf, nextVictim, requestKey, setAt, tlbBase, tlbCount, tlbEnabled, tlbFill4k,
   tlbFillAt, tlbInsert, tlbSets, tlbSizesPresent, tlbWays,
 } from './iotlb';
 import { base0, lin0, size0 } from './memory';
@@ -388,14 +388,14 @@ let runMisses: u32 = 0;
   return (o >> 20) == 0xfee ? BAIL : o;
 }
 
-/** A free way of `set`, or the next victim. */
+/** A free way of `set`, or the next victim (the same choice as tlbInsert). */
 // @ts-ignore: decorator
-@inline function wayToFill(set: usize, ways: u32, victim: u32): usize {
+@inline function wayToFill(set: usize, ways: u32): usize {
   for (let w: u32 = 0; w < ways; w++) {
     const e = set + <usize>w * 32;
     if ((load<u64>(e) & 1) == 0) return e;
   }
-  return set + <usize>((victim & (ways - 1)) * 32);
+  return set + <usize>nextVictim(ways) * 32;
 }
 
 /**
@@ -411,7 +411,6 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
   const ways = tlbWays();
   const sizes = tlbSizesPresent(); // a fill of another size ends the run
   let kind = kindAt(i, sidPtr, pasidPtr);
-  let victim: u32 = 0;
   let hits: u32 = 0, misses: u32 = 0;
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
@@ -461,7 +460,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
       const leaf = load<u32>(WALK_LEAF);
       const raw = load<u32>(<usize>load<u32>(pc, RB_ROW) + ROW_FILL + ((leaf & 15) << 2));
       if ((leaf >> 8) == 12) {
-        const fill = e4k != 0 ? e4k : wayToFill(set4k, ways, victim++);
+        const fill = e4k != 0 ? e4k : wayToFill(set4k, ways);
         tlbFill4k(fill, iova, out, kwOf(pc), load<u32>(pc, PC_PASID), raw);
       } else {
         insertOther(pc, iova, out, leaf >> 8, raw);
@@ -500,15 +499,15 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     (kw & K_RIDPRIV) != 0);
 }
 
-/** The way of a 4-way `set` to fill: the first free one, else the next victim. */
+/** The way of a 4-way `set` to fill: the first free one, else the next victim (the same choice as tlbInsert). */
 // @ts-ignore: decorator
-@inline function victimWay(set: usize, victim: u32): usize {
-  let w: usize = <usize>(victim & 3) << 5;
+@inline function victimWay(set: usize): usize {
+  let w: usize = 128;
   w = select<usize>(96, w, (load<u64>(set, 96) & 1) == 0);
   w = select<usize>(64, w, (load<u64>(set, 64) & 1) == 0);
   w = select<usize>(32, w, (load<u64>(set, 32) & 1) == 0);
   w = select<usize>(0, w, (load<u64>(set) & 1) == 0);
-  return set + w;
+  return set + (w != 128 ? w : <usize>nextVictim(4) << 5);
 }
 
 /**
@@ -530,7 +529,6 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
   // the IOTLB during a run).
   let lastTag: u64 = 0;
   let lastE: usize = 0;
-  let victim: u32 = 0;
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
@@ -591,7 +589,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
       }
       // The same page's entry is replaced (its grants did not allow this request), else a
       // free way or the next victim; the next request of this page goes straight to it.
-      const fill = e != 0 ? e : victimWay(set, victim++);
+      const fill = e != 0 ? e : victimWay(set);
       tlbFillAt(fill, code, iova & ~mask, out & ~mask, kwOf(pc), load<u32>(pc, PC_PASID), raw);
       lastTag = tag;
       lastE = fill;

@@ -32,7 +32,14 @@ export const K_RIDPRIV: u64 = <u64>1 << 59;
 let base: usize = 0;
 let sets: u32 = 0;
 let ways: u32 = 0;
+/** Round-robin victim among valid ways (after free ones), shared by every fill: the batch too. */
 let victim: u32 = 0;
+
+/** The next victim way of a full set of `n` ways. */
+// @ts-ignore: decorator
+@inline export function nextVictim(n: u32): u32 {
+  return victim++ & (n - 1);
+}
 /** Bit per size code that has entries (since the last full flush): skips needless probes. */
 let sizesPresent: u32 = 0;
 
@@ -235,7 +242,7 @@ export function tlbInsert(key: u64, iova: u64, out: u64, shift: u32, raw: u32, d
     }
     if (e == 0 && (t & VALID) == 0) e = c;
   }
-  if (e == 0) e = s + <usize>((victim++ & (ways - 1))) * ENTRY;
+  if (e == 0) e = s + <usize>nextVictim(ways) * ENTRY;
   store<u64>(e, tag);
   store<u64>(e, keyWord(key, did, pgtt, wpe, sreOk, ereOk, ridPriv), 8);
   store<u64>(e, out & ~(size - 1), 16);
