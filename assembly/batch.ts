@@ -269,6 +269,43 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
   return leafOut(leaf, e, and & e, or | e, accNeed, dNeed, iova, 12);
 }
 
+const LEAN_MISS: u64 = 0xffff_ffff_ffff_fffe; // never an output (bits 63:52 set), never FAULT | reason
+
+/**
+ * The common case in few instructions, for `exact` region 0: every level of a 4 KiB walk tested
+ * with one mask that holds, besides P, A (EA) and the reserved bits, what this request needs at
+ * every level (U/S, R/W, XD clear) and, at the top levels, PS clear and the region's bounds; a
+ * write needs D at the leaf. It returns the output, or LEAN_MISS for anything else (a large
+ * page, a fault, a bit to set), which the full fast walk then decides: whatever passes here
+ * passes there with the same output.
+ */
+// @ts-ignore: decorator
+@inline function leanWalk(iova: u64, rootLin: u32, l5: bool, canonShift: u64, m: u64, acc: u64, write: u32,
+                          l0: u64): u64 {
+  const top = <i64>iova >> canonShift;
+  if (<u64>(top + 1) > 1) return LEAN_MISS;
+  const need = (m & NEED_BITS) | (acc & (FS_US | FS_RW));
+  const mt = m | acc | load<u64>(REGION_MASK, 8); // PS and the region's bounds (set per batch)
+  let a = <u64>rootLin;
+  let e: u64;
+  if (l5) {
+    e = load<u64>(<usize>(a + ((iova >> 45) & 0xff8)));
+    if ((e & mt) != need) return LEAN_MISS;
+    a = l0 + (e & ADDR_MASK);
+  }
+  e = load<u64>(<usize>(a + ((iova >> 36) & 0xff8)));
+  if ((e & mt) != need) return LEAN_MISS;
+  e = load<u64>(<usize>(l0 + (e & ADDR_MASK) + ((iova >> 27) & 0xff8)));
+  if ((e & mt) != need) return LEAN_MISS;
+  e = load<u64>(<usize>(l0 + (e & ADDR_MASK) + ((iova >> 18) & 0xff8)));
+  if ((e & mt) != need) return LEAN_MISS;
+  e = load<u64>(<usize>(l0 + (e & ADDR_MASK) + ((iova >> 9) & 0xff8)));
+  const d = <u64>write << 6; // FS_D
+  if ((e & (m | acc | d)) != (need | d)) return LEAN_MISS;
+  const out = (e & ADDR_MASK) | (iova & 0xfff);
+  return (out >> 20) == 0xfee ? LEAN_MISS : out;
+}
+
 // What a faulted request also gets, outside the loops' parameters (faults are the rare case):
 // its fault info byte, and its index appended to the batch's fault list.
 let infoPtr: usize = 0;
@@ -329,9 +366,14 @@ function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
     if (((fast >> f) & 1) == 0) break;
     const l5 = (fast & RB_L5) != 0;
     const m = load<u64>(pc, RB_M);
-    const out = fastWalk(exact, false, load<u64>(iovaPtr + (i << 3)), load<u32>(pc, RB_ROOT), l5,
-      <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m, load<u64>(REGION_MASK), accNeedOf(<usize>load<u32>(pc, RB_ROW), f),
-      <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+    const iova = load<u64>(iovaPtr + (i << 3));
+    const acc = accNeedOf(<usize>load<u32>(pc, RB_ROW), f);
+    let out = exact ? leanWalk(iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m, acc, f & REQ_WRITE, l0)
+      : LEAN_MISS;
+    if (out == LEAN_MISS) {
+      out = fastWalk(exact, false, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
+        load<u64>(REGION_MASK), acc, <u64>(f & REQ_WRITE) << 6, fs1gp, b0, s0, l0);
+    }
     if (out >= FAULT) {
       if (out == BAIL) break;
       storeFault(out, i, addrPtr, faultPtr, fast);
@@ -482,7 +524,7 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
 }
 
 /** The address bits a table in region 0 has clear, when fastWalk's `exact` holds (set at each batch). */
-const REGION_MASK: usize = memory.data(8, 8);
+const REGION_MASK: usize = memory.data(16, 8); // +8: PS | the bounds, the lean walk's top-level extra mask
 
 // The IOTLB's geometry for the one-size loops, copied here at each batch: loads at fixed
 // addresses hold no registers in the loops.
@@ -643,6 +685,7 @@ export function translateBatch(count: u32, sidPtr: usize, pasidPtr: usize, iovaP
   // Region 0 at guest-physical 0 with a power-of-two size: table bounds are a mask (fastWalk's `exact`).
   const exact = base0 == 0 && size0 != 0 && (size0 & (size0 - 1)) == 0;
   store<u64>(REGION_MASK, exact ? ADDR_MASK & ~(size0 - 1) : 0);
+  store<u64>(REGION_MASK, FS_PS | (exact ? ADDR_MASK & ~(size0 - 1) : 0), 8);
   store<u32>(TLB_CONST, <u32>tlbBase(), TC_BASE);
   store<u32>(TLB_CONST, tlbSets() - 1, TC_SMASK);
   faults = 0;

@@ -81,7 +81,8 @@ function hostileRequest(rng: Rng): TranslateRequest {
 
 const pairs: Pair[] = [];
 beforeAll(async () => {
-  for (const caps of CAP_PRESETS) pairs.push(await Pair.create(HOSTILE_LAYOUT, caps));
+  // Each preset twice: every cache at its default, and the IOTLB off (the batch's walk-only loops).
+  for (const caps of CAP_PRESETS) pairs.push(await Pair.create(HOSTILE_LAYOUT, caps), await Pair.create(HOSTILE_LAYOUT, caps, { iotlb: 0 }));
 });
 
 // VTD_PROP_STATS=1 prints how often each outcome occurred, to check the generators reach deep.
@@ -110,7 +111,7 @@ describe('WASM walker == reference walker', () => {
   it('on random bytes used as tables, in scalable and legacy mode (10,000 memories x 25 requests)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.nat(CAP_PRESETS.length - 1), fc.nat(4), (seed, preset, mode) => {
-        const pair = pairs[preset]!;
+        const pair = pairs[preset * 2 + (seed & 1)]!;
         const rng = new Rng(seed);
         pair.load((_i, bytes) => {
           const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -150,7 +151,7 @@ describe('WASM walker == reference walker', () => {
   it('on the bare first-stage walk over random bytes (5,000 memories x 20 walks)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.nat(CAP_PRESETS.length - 1), (seed, preset) => {
-        const pair = pairs[preset]!;
+        const pair = pairs[preset * 2]!;
         const rng = new Rng(seed);
         pair.load((_i, bytes) => {
           const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -360,13 +361,17 @@ const short = (r: TranslateResult) => (r.ok ? `ok 0x${r.address.toString(16)}` :
 describe('WASM walker == reference walker on well-formed tables', () => {
   const validPairs: Pair[] = [];
   beforeAll(async () => {
-    for (const [k, caps] of CAP_PRESETS.entries()) validPairs.push(await Pair.create(k % 2 ? VALID_LAYOUT_ODD : VALID_LAYOUT, caps));
+    // Each preset twice: every cache at its default, and the IOTLB off (the batch's walk-only loops).
+    for (const [k, caps] of CAP_PRESETS.entries()) {
+      const layout = k % 2 ? VALID_LAYOUT_ODD : VALID_LAYOUT;
+      validPairs.push(await Pair.create(layout, caps), await Pair.create(layout, caps, { iotlb: 0 }));
+    }
   });
 
   it('as built, and with 1-4 random bits flipped in the tables (3,000 configurations x 35 requests)', () => {
     fc.assert(
       fc.property(fc.integer(), fc.nat(CAP_PRESETS.length - 1), fc.nat(4), (seed, preset, flips) => {
-        const pair = validPairs[preset]!;
+        const pair = validPairs[preset * 2 + (seed & 1)]!;
         const rng = new Rng(seed);
         const built = buildValid(pair, rng);
         // Corrupt live entries mostly: a random bit of a random non-zero qword of the tables

@@ -321,6 +321,33 @@ describe('batch API (createBatch / translateBatch)', () => {
   });
   const expected = (r: TranslateResult) => (r.ok ? [r.address, 0] : [0n, r.fault.reason]);
 
+  // The IOTLB off: every request walks, through the batch's walk-only loops. A supervisor read
+  // first sets every accessed bit (a faulting walk leaves the leaf's clear), so the request
+  // asked next takes the loops' shortest path, which must refuse it as the full walk does.
+  it.each([
+    { name: 'execute through a non-leaf entry with XD', nonLeaf: { xd: true }, req: { exec: true }, fault: 0x82 },
+    { name: 'user access through a supervisor-only non-leaf entry', nonLeaf: { user: false }, req: {}, fault: 0x81 },
+    { name: 'user write through a read-only non-leaf entry', nonLeaf: { write: false }, req: { write: true }, fault: 0x85 },
+    { name: 'write to a page whose D is clear (set by the first)', nonLeaf: {}, req: { write: true }, fault: 0 },
+  ])('with the IOTLB off, a batch answers as vtd.translate: $name', async ({ nonLeaf, req, fault }) => {
+    const vtd = await Vtd.create({ memory: { size: 16 << 20 }, caches: { iotlb: 0 } });
+    const g = new GuestBuilder(vtd.memory, [{ base: 0x10_0000n, size: 15n << 20n }]);
+    const fs = g.firstStage({ levels: 4, nonLeaf });
+    fs.map(0x4000_0000n, 0x20_0000n, {});
+    g.scalableDevice(8, { pdts: 0 });
+    g.pasidEntry(8, 1, { pgtt: 'first-stage', did: 1, fsptptr: fs.root, levels: 4, sre: true, ere: true });
+    vtd.setRootTable(g.root());
+    const r: TranslateRequest = { sid: 8, pasid: 1, iova: 0x4000_0123n, ...req };
+    const batch = vtd.createBatch(4);
+    fill(batch, [{ sid: 8, pasid: 1, iova: 0x4000_0000n, priv: true }, r, r, r]);
+    for (let round = 0; round < 2; round++) {
+      expect(vtd.translateBatch(batch, 4)).toBe(fault ? 3 : 0);
+      expect([...batch.fault]).toEqual([0, fault, fault, fault]);
+      expect(expected(vtd.translate(r))).toEqual([batch.address[3], fault]);
+    }
+    if (!fault) expect(vtd.memory.readU64(fs.entryAddress(r.iova, 1)) & 0x60n).toBe(0x60n); // A and D
+  });
+
   it('consecutive requests of different PASIDs for the same page each get their own translation (IOTLB on)', async () => {
     const f = await fsFixture();
     const other = f.guest.firstStage({ levels: 4 });

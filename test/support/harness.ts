@@ -2,7 +2,7 @@
  * Runs the WASM core and the reference walker side by side on the same guest RAM and
  * requests, and reports the first disagreement (result or memory contents after A/D updates).
  */
-import { Vtd, type Caps, type FirstStageWalkRequest, type TranslateRequest, type TranslateResult } from '../../src/index.js';
+import { Vtd, type CacheOptions, type Caps, type FirstStageWalkRequest, type TranslateRequest, type TranslateResult } from '../../src/index.js';
 import { RegionMemory, refFirstStageWalk, refTranslate, type RefEnv } from '../../src/reference/index.js';
 import { resolveCaps } from '../../src/spec/caps.js';
 
@@ -18,8 +18,8 @@ export class Pair {
     this.env = { mem: this.ref.mem, caps, te: false, scalable: true, rtaddr: 0n };
   }
 
-  static async create(layout: RegionLayout[], caps: Partial<Caps> = {}): Promise<Pair> {
-    const vtd = await Vtd.create({ memory: { regions: layout }, caps });
+  static async create(layout: RegionLayout[], caps: Partial<Caps> = {}, caches?: CacheOptions): Promise<Pair> {
+    const vtd = await Vtd.create({ memory: { regions: layout }, caps, ...(caches === undefined ? {} : { caches }) });
     return new Pair(vtd, layout, resolveCaps(caps));
   }
 
