@@ -270,6 +270,7 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
 }
 
 const LEAN_MISS: u64 = 0xffff_ffff_ffff_fffe; // never an output (bits 63:52 set), never FAULT | reason
+const OUT_MASK: u64 = (<u64>1 << 52) - 1; // an output address; the lean walk's fill index sits above it
 
 /**
  * The common case in few instructions, for `exact` region 0: every level of a 4 KiB walk tested
@@ -280,7 +281,7 @@ const LEAN_MISS: u64 = 0xffff_ffff_ffff_fffe; // never an output (bits 63:52 set
  * passes there with the same output.
  */
 // @ts-ignore: decorator
-@inline function leanWalk(iova: u64, rootLin: u32, l5: bool, canonShift: u64, m: u64, acc: u64, write: u32,
+@inline function leanWalk(leaf: bool, iova: u64, rootLin: u32, l5: bool, canonShift: u64, m: u64, acc: u64, write: u32,
                           l0: u64): u64 {
   const top = <i64>iova >> canonShift;
   if (<u64>(top + 1) > 1) return LEAN_MISS;
@@ -288,22 +289,36 @@ const LEAN_MISS: u64 = 0xffff_ffff_ffff_fffe; // never an output (bits 63:52 set
   const mt = m | acc | load<u64>(REGION_MASK, 8); // PS and the region's bounds (set per batch)
   let a = <u64>rootLin;
   let e: u64;
+  // With `leaf` (an IOTLB fill), what every level grants, not only what this request needs.
+  let and: u64 = ~<u64>0;
+  let or: u64 = 0;
   if (l5) {
     e = load<u64>(<usize>(a + ((iova >> 45) & 0xff8)));
     if ((e & mt) != need) return LEAN_MISS;
+    if (leaf) { and = e; or = e; }
     a = l0 + (e & ADDR_MASK);
   }
   e = load<u64>(<usize>(a + ((iova >> 36) & 0xff8)));
   if ((e & mt) != need) return LEAN_MISS;
+  if (leaf) { and &= e; or |= e; }
   e = load<u64>(<usize>(l0 + (e & ADDR_MASK) + ((iova >> 27) & 0xff8)));
   if ((e & mt) != need) return LEAN_MISS;
+  if (leaf) { and &= e; or |= e; }
   e = load<u64>(<usize>(l0 + (e & ADDR_MASK) + ((iova >> 18) & 0xff8)));
   if ((e & mt) != need) return LEAN_MISS;
+  if (leaf) { and &= e; or |= e; }
   e = load<u64>(<usize>(l0 + (e & ADDR_MASK) + ((iova >> 9) & 0xff8)));
   const d = <u64>write << 6; // FS_D
   if ((e & (m | acc | d)) != (need | d)) return LEAN_MISS;
   const out = (e & ADDR_MASK) | (iova & 0xfff);
-  return (out >> 20) == 0xfee ? LEAN_MISS : out;
+  if ((out >> 20) == 0xfee) return LEAN_MISS;
+  if (leaf) {
+    // The fill's index into the row's fill words (R/W, U/S, no XD, D) in bits 55:52.
+    and &= e;
+    or |= e;
+    return out | ((((and >> 1) & 3) | ((~or >> 61) & 4) | ((e >> 3) & 8)) << 52);
+  }
+  return out;
 }
 
 // What a faulted request also gets, outside the loops' parameters (faults are the rare case):
@@ -368,7 +383,7 @@ function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
     const m = load<u64>(pc, RB_M);
     const iova = load<u64>(iovaPtr + (i << 3));
     const acc = accNeedOf(<usize>load<u32>(pc, RB_ROW), f);
-    let out = exact ? leanWalk(iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m, acc, f & REQ_WRITE, l0)
+    let out = exact ? leanWalk(false, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m, acc, f & REQ_WRITE, l0)
       : LEAN_MISS;
     if (out == LEAN_MISS) {
       out = fastWalk(exact, false, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
@@ -608,18 +623,28 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
     if (out == BAIL) {
       const l5 = (fast & RB_L5) != 0;
       const m = load<u64>(pc, RB_M);
-      out = fastWalk(exact, true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
-        load<u64>(REGION_MASK), accNeedOf(<usize>load<u32>(pc, RB_ROW), f), <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP),
-        base0, size0, lin0);
-      if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
-      misses++;
-      if (out >= FAULT) {
-        lastTag = 0;
-        storeFault(out, i, addrPtr, faultPtr, fast);
-        continue;
+      const acc = accNeedOf(<usize>load<u32>(pc, RB_ROW), f);
+      let leaf: u32;
+      out = exact && code == 0
+        ? leanWalk(true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m, acc, f & REQ_WRITE, lin0)
+        : LEAN_MISS;
+      if (out != LEAN_MISS) {
+        leaf = <u32>(out >> 52) | (12 << 8);
+        out &= OUT_MASK;
+      } else {
+        out = fastWalk(exact, true, iova, load<u32>(pc, RB_ROOT), l5, <u64>load<u32>(pc, RB_CANON), m & NEED_BITS, m,
+          load<u64>(REGION_MASK), acc, <u64>(f & REQ_WRITE) << 6, has(CAP_FS1GP), base0, size0, lin0);
+        if (out == BAIL) break; // the full path looks the IOTLB up (and counts) itself
+        if (out >= FAULT) {
+          misses++;
+          lastTag = 0;
+          storeFault(out, i, addrPtr, faultPtr, fast);
+          continue;
+        }
+        leaf = load<u32>(WALK_LEAF);
       }
+      misses++;
       // The leaf's R/W, U/S, no-XD and D select the entry's raw word and grants.
-      const leaf = load<u32>(WALK_LEAF);
       const raw = load<u32>(<usize>load<u32>(pc, RB_ROW) + ROW_FILL + ((leaf & 15) << 2));
       if ((leaf >> 8) != <u32>shift) {
         // A page of a size this run does not probe: cache it, finish this request, start over.
