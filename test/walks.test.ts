@@ -348,6 +348,28 @@ describe('batch API (createBatch / translateBatch)', () => {
     if (!fault) expect(vtd.memory.readU64(fs.entryAddress(r.iova, 1)) & 0x60n).toBe(0x60n); // A and D
   });
 
+  it.each([true, false])('with the IOTLB off, a batch answers as vtd.translate for a PS=1 PDPTE (FS1GP %s)', async (fs1gp) => {
+    // A 1 GiB leaf is a leaf only with CAP.FS1GP; without it PS is reserved there (0x72).
+    const vtd = await Vtd.create({ memory: { size: 16 << 20 }, caps: { fs1gp }, caches: { iotlb: 0 } });
+    const g = new GuestBuilder(vtd.memory, [{ base: 0x10_0000n, size: 15n << 20n }]);
+    const fs = g.firstStage({ levels: 4 });
+    fs.map(0x4000_0000n, 0x20_0000n, {});
+    vtd.memory.writeU64(fs.entryAddress(0x4000_0000n, 3), 0x8000_0000n | 0xa7n); // P, R/W, U/S, A, PS
+    g.scalableDevice(8, { pdts: 0 });
+    g.pasidEntry(8, 1, { pgtt: 'first-stage', did: 1, fsptptr: fs.root, levels: 4 });
+    vtd.setRootTable(g.root());
+    const r: TranslateRequest = { sid: 8, pasid: 1, iova: 0x4123_4567n };
+    const batch = vtd.createBatch(3);
+    fill(batch, [r, r, r]);
+    for (let round = 0; round < 2; round++) {
+      vtd.translateBatch(batch, 3);
+      const one = vtd.translate(r);
+      expect([...batch.fault]).toEqual([0, 0, 0].map(() => (one.ok ? 0 : one.fault.reason)));
+      expect(batch.address[2]).toBe(one.ok ? one.address : 0n);
+    }
+    expect(vtd.translate(r)).toMatchObject(fs1gp ? { ok: true, address: 0x8123_4567n } : { ok: false, fault: { reason: 0x72 } });
+  });
+
   it('consecutive requests of different PASIDs for the same page each get their own translation (IOTLB on)', async () => {
     const f = await fsFixture();
     const other = f.guest.firstStage({ levels: 4 });
