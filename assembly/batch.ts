@@ -105,6 +105,36 @@ initTables();
   return pc != 0 && load<u32>(pc, RB_FAST) != 0 ? pc : 0;
 }
 
+// The records a run has switched to, by kind: within one run nothing writes the PASID cache
+// (only the full path does, and it ends the run), so a record found once stays good until the
+// run ends. Entries: u64 kind, u32 record, u32 run generation.
+const RUN_KINDS: u32 = 64;
+const runKinds: usize = memory.data(RUN_KINDS * 16, 64);
+let runGen: u32 = 0;
+
+/** Start a run: the kinds remembered by earlier runs are forgotten. */
+// @ts-ignore: decorator
+@inline function newRun(): void {
+  if (++runGen == 0) {
+    memory.fill(runKinds, 0, RUN_KINDS * 16);
+    runGen = 1;
+  }
+}
+
+/** The record of `kind` for a switch inside a run: remembered, or looked up (and remembered). */
+// @ts-ignore: decorator
+@inline function runRecord(kind: u64): usize {
+  const slot = runKinds + (<usize>((<u32>kind ^ <u32>(kind >> 16) ^ <u32>(kind >> 26)) & (RUN_KINDS - 1)) << 4);
+  if (load<u64>(slot) == kind && load<u32>(slot, 12) == runGen) return <usize>load<u32>(slot, 8);
+  const pc = recordOf(kind);
+  if (pc != 0) {
+    store<u64>(slot, kind);
+    store<u32>(slot, <u32>pc, 8);
+    store<u32>(slot, runGen, 12);
+  }
+  return pc;
+}
+
 /** Decode record `pc` of a kind of request for the runs. */
 function decodeRecord(pc: usize, withPasid: bool): void {
   const info = load<u32>(pc, PC_INFO);
@@ -384,10 +414,11 @@ function noteFault(v: u32, i: usize, addrPtr: usize, faultPtr: usize): void {
   const fs1gp = has(CAP_FS1GP);
   const b0 = base0, s0 = size0, l0 = lin0;
   let kind = kindAt(i, sidPtr, pasidPtr);
+  newRun();
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
-      pc = recordOf(k);
+      pc = runRecord(k);
       if (pc == 0) break;
       kind = k;
     }
@@ -484,10 +515,11 @@ function runIotlb(i: usize, count: usize, pc: usize, sidPtr: usize, pasidPtr: us
   const sizes = tlbSizesPresent(); // a fill of another size ends the run
   let kind = kindAt(i, sidPtr, pasidPtr);
   let hits: u32 = 0, misses: u32 = 0;
+  newRun();
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
-      pc = recordOf(k);
+      pc = runRecord(k);
       if (pc == 0) break;
       kind = k;
     }
@@ -595,6 +627,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
   const mask = (<u64>1 << shift) - 1;
   const start = i;
   let kind = kindAt(i, sidPtr, pasidPtr);
+  newRun();
   let misses: u32 = 0;
   // The entry the last request of this kind used, and its tag: the next request of the same
   // page goes straight to it (nothing but this loop's own fills, which update these, writes
@@ -604,7 +637,7 @@ function insertOther(pc: usize, iova: u64, out: u64, shift: u32, raw: u32): void
   for (; i < count; i++) {
     const k = kindAt(i, sidPtr, pasidPtr);
     if (k != kind) {
-      pc = recordOf(k);
+      pc = runRecord(k);
       if (pc == 0) break;
       kind = k;
       lastTag = 0;

@@ -118,6 +118,37 @@ describe('vtd.caches', () => {
     }
   });
 
+  it.each([{ pasid: 2, iotlb: 0 }, { pasid: 2, iotlb: 2 }, { pasid: 2 }])(
+    'a batch over three PASIDs through a two-entry PASID cache (%o) translates each by its own tables',
+    async (caches) => {
+      // Each PASID maps the same page elsewhere; the third PASID's requests evict the others'
+      // records between the batch's runs, so no run may keep using a record it found earlier.
+      const vtd = await Vtd.create({ memory: { size: 16 << 20 }, caches });
+      const g = new GuestBuilder(vtd.memory, [{ base: 0x10_0000n, size: 15n << 20n }]);
+      g.scalableDevice(8, { pdts: 0 });
+      for (let p = 1; p <= 3; p++) {
+        const fs = g.firstStage({ levels: 4 });
+        fs.map(0x5000n, BigInt(p) << 20n, {});
+        g.pasidEntry(8, p, { pgtt: 'first-stage', did: 1, fsptptr: fs.root, levels: 4 });
+      }
+      vtd.setRootTable(g.root());
+      // A and B cached, C evicts one of them (the full path), C again (decoded by then), then
+      // the evicted one: its old record now holds C's. Over both orders and both victims.
+      const pasids = [1, 2, 1, 3, 3, 1, 2, 1, 2, 3, 3, 2, 1, 2, 1, 3, 3, 2, 1, 2, 1, 3, 3, 1, 2, 1, 3, 3, 2, 1, 2, 3, 3, 1, 2];
+      const b = vtd.createBatch(pasids.length);
+      b.sid.fill(8);
+      pasids.forEach((p, k) => {
+        b.pasid[k] = p;
+        b.iova[k] = 0x5000n + BigInt(k * 8);
+      });
+      for (const p of [1, 2, 3]) vtd.translate({ sid: 8, pasid: p, iova: 0x5000n }); // accessed bits set
+      for (let round = 0; round < 3; round++) {
+        expect(vtd.translateBatch(b, pasids.length)).toBe(0);
+        expect([...b.address]).toEqual(pasids.map((p, k) => (BigInt(p) << 20n) + BigInt(k * 8)));
+      }
+    },
+  );
+
   it('rejects sizes that are not powers of two, and odd associativity', async () => {
     await expect(Vtd.create({ caches: { iotlb: 1000 } })).rejects.toThrow(VtdArgumentError);
     await expect(Vtd.create({ caches: { ways: 3 } })).rejects.toThrow(VtdArgumentError);
