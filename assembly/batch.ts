@@ -210,6 +210,20 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
   return out;
 }
 
+const NO_TABLE: u64 = ~<u64>0;
+
+/**
+ * The linear address of the table entry `e` points to, or NO_TABLE when it lies outside region 0.
+ * With `exact`, `masked` says the level's mask test already held the region's bounds (the top
+ * levels, never leaves); otherwise the entry's address bits from log2(size) up must be clear.
+ */
+// @ts-ignore: decorator
+@inline function tableOf(exact: bool, masked: bool, e: u64, rm: u64, b0: u64, s0: u64, l0: u64): u64 {
+  if (exact) return masked || (e & rm) == 0 ? l0 + (e & ADDR_MASK) : NO_TABLE;
+  const t = (e & ADDR_MASK) - b0;
+  return t < s0 ? l0 + t : NO_TABLE;
+}
+
 /**
  * The side-effect-free first-stage walk, unrolled: the output address, a FAULT value, or BAIL
  * (the full path must take it: an A/D/EA bit to set, a table outside the first RAM region). Each
@@ -232,7 +246,6 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
   const mTop = exact ? m | FS_PS | rm : m | FS_PS;
   // The current table's linear address; the root's was checked to lie in region 0 when the record was decoded.
   let a = <u64>rootLin;
-  let t: u64;
   let e: u64;
   let and: u64 = ~<u64>0;
   let or: u64 = 0;
@@ -241,25 +254,15 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
     if ((e & mTop) != need) return entryMiss(e, FS_PS, 5);
     and = e;
     or = e;
-    if (exact) {
-      a = l0 + (e & ADDR_MASK);
-    } else {
-      t = (e & ADDR_MASK) - b0;
-      if (t >= s0) return BAIL;
-      a = l0 + t;
-    }
+    a = tableOf(exact, true, e, rm, b0, s0, l0);
+    if (a == NO_TABLE) return BAIL;
   }
   e = load<u64>(<usize>(a + ((iova >> 36) & 0xff8)));
   if ((e & mTop) != need) return entryMiss(e, FS_PS, 4);
   and &= e;
   or |= e;
-  if (exact) {
-    a = l0 + (e & ADDR_MASK);
-  } else {
-    t = (e & ADDR_MASK) - b0;
-    if (t >= s0) return BAIL;
-    a = l0 + t;
-  }
+  a = tableOf(exact, true, e, rm, b0, s0, l0);
+  if (a == NO_TABLE) return BAIL;
   e = load<u64>(<usize>(a + ((iova >> 27) & 0xff8)));
   if ((e & m) != need) return entryMiss(e, 0, 3);
   and &= e;
@@ -269,14 +272,8 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
     if (!fs1gp || (e & 0x3fff_e000) != 0) return FAULT | (3 << 8) | FR_FS_ENTRY_RSVD;
     return leafOut(leaf, e, and, or, accNeed, dNeed, iova, 30);
   }
-  if (exact) {
-    if ((e & rm) != 0) return BAIL;
-    a = l0 + (e & ADDR_MASK);
-  } else {
-    t = (e & ADDR_MASK) - b0;
-    if (t >= s0) return BAIL;
-    a = l0 + t;
-  }
+  a = tableOf(exact, false, e, rm, b0, s0, l0);
+  if (a == NO_TABLE) return BAIL;
   e = load<u64>(<usize>(a + ((iova >> 18) & 0xff8)));
   if ((e & m) != need) return entryMiss(e, 0, 2);
   and &= e;
@@ -286,14 +283,8 @@ function permFault(acc: u64, accNeed: u64, level: u64): u64 {
     if ((e & 0x1f_e000) != 0) return FAULT | (2 << 8) | FR_FS_ENTRY_RSVD;
     return leafOut(leaf, e, and, or, accNeed, dNeed, iova, 21);
   }
-  if (exact) {
-    if ((e & rm) != 0) return BAIL;
-    a = l0 + (e & ADDR_MASK);
-  } else {
-    t = (e & ADDR_MASK) - b0;
-    if (t >= s0) return BAIL;
-    a = l0 + t;
-  }
+  a = tableOf(exact, false, e, rm, b0, s0, l0);
+  if (a == NO_TABLE) return BAIL;
   e = load<u64>(<usize>(a + ((iova >> 9) & 0xff8)));
   if ((e & m) != need) return entryMiss(e, 0, 1); // bit 7 of a 4 KiB leaf is PAT
   return leafOut(leaf, e, and & e, or | e, accNeed, dNeed, iova, 12);
